@@ -1,0 +1,43 @@
+# Entry points for a newcomer. `make demo` and `make test` are the two README commands.
+PYTHON_BASE ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.requirements-stamp
+
+.PHONY: venv system-deps demo test test-fast lint corpus corpus-small contact-sheet clean
+
+$(STAMP): requirements.txt
+	@test -x $(PY) || $(PYTHON_BASE) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -r requirements.txt
+	@touch $(STAMP)
+
+venv: $(STAMP)
+
+system-deps:
+	@bash tools/install_system_deps.sh
+
+demo: venv system-deps
+	$(PY) -m core demo --out output
+
+test: venv system-deps
+	HF_HUB_OFFLINE=1 $(PY) -m pytest -q
+
+test-fast: venv
+	HF_HUB_OFFLINE=1 $(PY) -m pytest -q -m "not slow"
+
+lint: venv
+	$(PY) -m ruff check core diffusiontalker_addon tests build.py
+	$(PY) -m ruff format --check core diffusiontalker_addon tests build.py
+
+corpus-small: venv system-deps
+	$(PY) -m core data generate --preset small --out data/corpus-small
+
+corpus: venv system-deps
+	$(PY) -m core data generate --preset full --out data/corpus --jobs 2
+
+contact-sheet: venv
+	$(PY) -m core rig contact-sheet --out docs/contact_sheet.png
+
+clean:
+	rm -rf output dist .pytest_cache
