@@ -1,0 +1,125 @@
+"""Evaluation metrics on ARKit-52 motion (regions by channel name; lower is better unless noted).
+
+All functions take (frames, 52) float arrays in ARKit order at the same fps.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+
+from core.data.phonemes import BILABIALS, OPEN_VOWELS, SILENCE
+from core.rig.arkit import lower_face_indices, upper_face_indices
+
+MOUTH = lower_face_indices()
+UPPER = upper_face_indices()
+
+# Lip aperture (core.rig.lip_measures) below this counts as "lips closed". Targets reach ~0 on closure.
+CLOSED_APERTURE = 0.1
+# Visual speech leads the audio; a closure counts if it happens within this margin around the phone.
+CLOSURE_TOLERANCE_S = 0.06
+
+
+def _aperture(weights: np.ndarray) -> np.ndarray:
+    from core.rig.lip_measures import lip_aperture
+
+    return lip_aperture(weights)
+
+
+def _check_pair(pred: np.ndarray, gt: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    n = min(len(pred), len(gt))
+    if abs(len(pred) - len(gt)) > 2:
+        raise ValueError(f"prediction has {len(pred)} frames, ground truth {len(gt)}: not the same clip/fps?")
+    return np.asarray(pred[:n], np.float64), np.asarray(gt[:n], np.float64)
+
+
+def lip_error(pred: np.ndarray, gt: np.ndarray) -> float:
+    """LVE for blendshapes: per frame the L2 error over mouth/jaw channels, averaged over frames."""
+    p, g = _check_pair(pred, gt)
+    return float(np.linalg.norm(p[:, MOUTH] - g[:, MOUTH], axis=1).mean())
+
+
+def upper_face_error(pred: np.ndarray, gt: np.ndarray) -> float:
+    """EVE-style: per frame the L2 error over brows/eyes/cheek-squint/sneer channels, averaged over frames."""
+    p, g = _check_pair(pred, gt)
+    return float(np.linalg.norm(p[:, UPPER] - g[:, UPPER], axis=1).mean())
+
+
+def upper_face_dynamics_deviation(pred: np.ndarray, gt: np.ndarray) -> float:
+    """FDD: mean over upper-face channels of |temporal std(pred) - temporal std(gt)|."""
+    p, g = _check_pair(pred, gt)
+    return float(np.abs(p[:, UPPER].std(axis=0) - g[:, UPPER].std(axis=0)).mean())
+
+
+def _frames_of(interval: np.ndarray, fps: float, n: int, margin_s: float = 0.0) -> np.ndarray:
+    a = int(np.floor((interval[0] - margin_s) * fps))
+    b = int(np.ceil((interval[1] + margin_s) * fps))
+    a, b = max(a, 0), min(max(b, a + 1), n)
+    return np.arange(a, b)
+
+
+def bilabial_closure_hit_rate(weights: np.ndarray, phones: list[str], phone_times: np.ndarray, fps: float) -> float:
+    """Fraction of P/B/M phones during which (± CLOSURE_TOLERANCE_S) the lips close. Higher is better."""
+    ap = _aperture(weights)
+    hits = [
+        ap[_frames_of(t, fps, len(ap), CLOSURE_TOLERANCE_S)].min() < CLOSED_APERTURE
+        for p, t in zip(phones, phone_times, strict=True)
+        if p in BILABIALS and _frames_of(t, fps, len(ap)).size
+    ]
+    return float(np.mean(hits)) if hits else float("nan")
+
+
+def _auc(positives: list[float], negatives: list[float]) -> float:
+    """Probability that a random positive exceeds a random negative (ties count half)."""
+    if not positives or not negatives:
+        return float("nan")
+    pos, neg = np.asarray(positives)[:, None], np.asarray(negatives)[None, :]
+    return float(((pos > neg).sum() + 0.5 * (pos == neg).sum()) / (pos.size * neg.size))
+
+
+def vowel_bilabial_aperture_auc(weights: np.ndarray, phones: list[str], phone_times: np.ndarray, fps: float) -> float:
+    """AUC separating open vowels (max aperture in the phone) from bilabials (min aperture). Higher is better."""
+    ap = _aperture(weights)
+    vowels, bilabials = [], []
+    for p, t in zip(phones, phone_times, strict=True):
+        f = _frames_of(t, fps, len(ap))
+        if p in OPEN_VOWELS:
+            vowels.append(float(ap[f].max()))
+        elif p in BILABIALS:
+            bilabials.append(float(ap[_frames_of(t, fps, len(ap), CLOSURE_TOLERANCE_S)].min()))
+    return _auc(vowels, bilabials)
+
+
+def silence_closed_fraction(
+    weights: np.ndarray, phones: list[str], phone_times: np.ndarray, fps: float, min_pause_s: float = 0.3
+) -> float:
+    """Fraction of frames inside pauses (>= min_pause_s, 100 ms trimmed at each edge) with the lips closed. Higher is better."""
+    ap = _aperture(weights)
+    frames = [
+        _frames_of(np.array([t[0] + 0.1, t[1] - 0.1]), fps, len(ap))
+        for p, t in zip(phones, phone_times, strict=True)
+        if p == SILENCE and t[1] - t[0] >= min_pause_s
+    ]
+    frames = [f for f in frames if f.size]
+    if not frames:
+        return float("nan")
+    return float((ap[np.concatenate(frames)] < CLOSED_APERTURE).mean())
+
+
+def diversity(samples: list[np.ndarray], region: np.ndarray | None = None) -> float:
+    """Mean over pairs of takes of the mean per-frame L2 distance (optionally over a region). Higher = more diverse."""
+    if len(samples) < 2:
+        raise ValueError("diversity needs at least two takes")
+    idx = np.arange(samples[0].shape[1]) if region is None else region
+    dists = [
+        float(np.linalg.norm(np.asarray(a)[:, idx] - np.asarray(b)[:, idx], axis=1).mean())
+        for a, b in itertools.combinations(samples, 2)
+    ]
+    return float(np.mean(dists))
+
+
+def upper_face_style_shift(a: np.ndarray, b: np.ndarray) -> float:
+    """How far the upper face moves between two generations that differ only in style (mean per-frame L2)."""
+    p, g = _check_pair(a, b)
+    return float(np.linalg.norm(p[:, UPPER] - g[:, UPPER], axis=1).mean())
