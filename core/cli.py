@@ -121,3 +121,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("cancelled", file=sys.stderr)
         return 130
+    except (ValueError, FileNotFoundError, RuntimeError) as exc:
+        # User-facing errors (bad audio, unknown words, missing tools) carry actionable messages: no traceback.
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
