@@ -1,0 +1,360 @@
+"""DiffusionTalker: personalizer + motion denoiser + DDIM sampler, with its training losses and generation.
+
+Motion enters and leaves as ARKit-52 weights in [0, 1]; inside, it is normalised per channel by the dataset mean and
+std (buffers, saved with the weights; set them with `set_motion_stats`). Audio features arrive already aligned to the
+motion frames, (batch, frames, audio_dim), from whatever encoder the config was built for (Whisper or a student).
+
+    talker = DiffusionTalker(TalkerConfig())
+    losses = talker.training_loss(batch)          # dict of named losses, "total" to backpropagate
+    style = talker.encode_style(ref_audio, ref_mask, ref_motion)
+    motion = talker.generate(audio, style, steps=16, seed=0)           # (batch, frames, 52) in [0, 1]
+    motion = talker.windowed_generate(long_audio, style, steps=16)     # any length, bounded memory
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+
+import torch
+import torch.nn as nn
+
+from core.models.denoiser import DenoiserConfig, MotionDenoiser
+from core.models.diffusion import DDIMSampler, q_sample
+from core.models.losses import (
+    acceleration_loss,
+    supervised_contrastive_loss,
+    velocity_loss,
+    weighted_reconstruction_loss,
+)
+from core.models.personalizer import PersonalizationEncoder, PersonalizerConfig, Style
+from core.rig.arkit import NUM_CHANNELS, lower_face_indices
+
+
+@dataclass
+class TalkerConfig:
+    personalizer: PersonalizerConfig = field(default_factory=PersonalizerConfig)
+    denoiser: DenoiserConfig = field(default_factory=DenoiserConfig)
+    # losses
+    mouth_loss_weight: float = 2.0  # reconstruction weight of jaw/mouth/cheekPuff/tongue channels (others 1)
+    velocity_loss_weight: float = 1.0
+    acceleration_loss_weight: float = 0.0
+    identity_loss_weight: float = 0.1
+    emotion_loss_weight: float = 0.1
+    # condition dropout: drop audio and style together (classifier-free guidance), or the style alone ("no style")
+    unconditional_prob: float = 0.1
+    style_drop_prob: float = 0.1
+    reference_motion_drop_prob: float = 0.5  # so the personalizer also learns to work from audio alone
+    prefix_prob: float = 0.5  # how often a training clip gets its first k ground-truth frames as a known prefix
+    max_prefix_frames: int = 30
+    neutral_emotion_label: int = 0  # core.data.emotions.EMOTIONS.index("neutral")
+    neutral_ema: float = 0.99  # running mean of neutral clips' emotion embeddings: emotion_strength = 0
+    min_motion_std: float = 0.02  # floor for channels that barely move, so normalising does not blow them up
+    sampling_steps: int = 16
+
+    def __post_init__(self) -> None:
+        p, d = self.personalizer, self.denoiser
+        if isinstance(p, dict) or isinstance(d, dict):
+            raise TypeError("use TalkerConfig.from_dict for nested dicts")
+        mismatches = [
+            f"{name}: personalizer {a} != denoiser {b}"
+            for name, a, b in (
+                ("audio_dim", p.audio_dim, d.audio_dim),
+                ("motion_dim", p.motion_dim, d.motion_dim),
+                ("style width", p.width, d.style_dim),
+                ("style_tokens", p.style_tokens, d.style_tokens),
+            )
+            if a != b
+        ]
+        if mismatches:
+            raise ValueError("inconsistent TalkerConfig: " + "; ".join(mismatches))
+
+    @classmethod
+    def for_audio_dim(cls, audio_dim: int, **overrides) -> TalkerConfig:
+        """The default (teacher) config for an audio encoder with `audio_dim` features."""
+        return cls(
+            personalizer=PersonalizerConfig(audio_dim=audio_dim),
+            denoiser=DenoiserConfig(audio_dim=audio_dim),
+            **overrides,
+        )
+
+    @classmethod
+    def tiny(cls, audio_dim: int = 16, **overrides) -> TalkerConfig:
+        """A few-thousand-parameter config for tests and toy runs."""
+        personalizer = PersonalizerConfig(
+            audio_dim=audio_dim, width=32, conv_layers=2, kernel_size=3, embed_dim=16, style_tokens=2,
+            fusion_layers=1, fusion_heads=2, dropout=0.0,
+        )  # fmt: skip
+        denoiser = DenoiserConfig(
+            audio_dim=audio_dim, style_dim=32, style_tokens=2, width=48, layers=2, heads=4, ff_mult=2,
+            attention_window=16, dropout=0.0,
+        )  # fmt: skip
+        return cls(personalizer=personalizer, denoiser=denoiser, **overrides)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict) -> TalkerConfig:
+        values = dict(values)
+        personalizer = PersonalizerConfig(**values.pop("personalizer"))
+        denoiser = DenoiserConfig(**values.pop("denoiser"))
+        return cls(personalizer=personalizer, denoiser=denoiser, **values)
+
+
+class DiffusionTalker(nn.Module):
+    def __init__(self, config: TalkerConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.personalizer = PersonalizationEncoder(config.personalizer)
+        self.denoiser = MotionDenoiser(config.denoiser)
+        c = config.denoiser.motion_dim
+        # Default stats map [0, 1] to [-1, 1]; set_motion_stats replaces them with the dataset's.
+        self.register_buffer("motion_mean", torch.full((c,), 0.5))
+        self.register_buffer("motion_std", torch.full((c,), 0.5))
+        channel_weights = torch.ones(c)
+        if c == NUM_CHANNELS:
+            channel_weights[torch.from_numpy(lower_face_indices())] = config.mouth_loss_weight
+        self.register_buffer("channel_weights", channel_weights, persistent=False)
+
+    # ---- motion space -------------------------------------------------------------------------------------------
+
+    @torch.no_grad()
+    def set_motion_stats(self, mean: torch.Tensor, std: torch.Tensor) -> None:
+        """Per-channel mean and std (52,) of the training motion, in [0, 1] units."""
+        self.motion_mean.copy_(torch.as_tensor(mean, dtype=torch.float32))
+        self.motion_std.copy_(torch.as_tensor(std, dtype=torch.float32).clamp_min(self.config.min_motion_std))
+
+    def normalize(self, motion: torch.Tensor) -> torch.Tensor:
+        return (motion - self.motion_mean) / self.motion_std
+
+    def denormalize(self, x: torch.Tensor) -> torch.Tensor:
+        return (x * self.motion_std + self.motion_mean).clamp(0.0, 1.0)
+
+    # ---- style --------------------------------------------------------------------------------------------------
+
+    def encode_style(
+        self, audio_feats: torch.Tensor, mask: torch.Tensor | None = None, motion: torch.Tensor | None = None
+    ) -> Style:
+        """Identity and emotion of reference clips: audio (batch, ref_frames, audio_dim), motion in [0, 1] or None."""
+        return self.personalizer.encode_style(audio_feats, mask, None if motion is None else self.normalize(motion))
+
+    def style_tokens(self, style: Style | torch.Tensor | None, emotion_strength: float = 1.0) -> torch.Tensor | None:
+        """Denoiser conditioning from a Style (fused here, with emotion_strength), ready tokens, or None (no style)."""
+        if isinstance(style, Style):
+            return self.personalizer.fuse(style.identity, style.emotion, emotion_strength)
+        return style
+
+    # ---- training -----------------------------------------------------------------------------------------------
+
+    def training_loss(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """Named losses of one batch, and their weighted sum as "total".
+
+        batch: "motion" (batch, frames, 52) in [0, 1]; "audio" (batch, frames, audio_dim); optional "frame_mask"
+        (batch, frames) bool; optional reference clip "ref_audio" (batch, ref_frames, audio_dim), "ref_mask",
+        "ref_motion" (another clip of the same speaker and emotion; without it the clip is its own reference);
+        optional "speaker", "emotion" (batch,) int labels (-1 unknown) for the contrastive losses.
+        """
+        cfg = self.config
+        motion, audio = batch["motion"], batch["audio"]
+        frame_mask = batch.get("frame_mask")
+        b, frames, _ = motion.shape
+        device = motion.device
+        x0 = self.normalize(motion)  # (batch, frames, 52)
+
+        if "ref_audio" in batch:
+            ref_audio, ref_mask, ref_motion = batch["ref_audio"], batch.get("ref_mask"), batch.get("ref_motion")
+        else:
+            ref_audio, ref_mask, ref_motion = audio, frame_mask, motion
+        motion_available = torch.rand(b, device=device) >= cfg.reference_motion_drop_prob
+        style = self.personalizer.encode_style(
+            ref_audio, ref_mask, None if ref_motion is None else self.normalize(ref_motion), motion_available
+        )
+        losses: dict[str, torch.Tensor] = {}
+        temperature = cfg.personalizer.temperature
+        if "speaker" in batch:
+            losses["identity_nce"] = supervised_contrastive_loss(style.identity, batch["speaker"], temperature)
+        if "emotion" in batch:
+            losses["emotion_nce"] = supervised_contrastive_loss(style.emotion, batch["emotion"], temperature)
+            self._update_neutral_emotion(style.emotion, batch["emotion"])
+        tokens = self.personalizer.fuse(style.identity, style.emotion)
+
+        t = 1.0 - torch.rand(b, device=device)  # (batch,) in (0, 1]
+        x_t = q_sample(x0, t, torch.randn_like(x0))
+
+        prefix_length = torch.randint(1, cfg.max_prefix_frames + 1, (b,), device=device).clamp_max(frames // 2)
+        prefix_length = prefix_length * (torch.rand(b, device=device) < cfg.prefix_prob)
+        prefix_mask = torch.arange(frames, device=device)[None, :] < prefix_length[:, None]  # (batch, frames)
+
+        draw = torch.rand(b, device=device)
+        unconditional = draw < cfg.unconditional_prob
+        style_dropped = draw < cfg.unconditional_prob + cfg.style_drop_prob
+        x0_pred = self.denoiser(
+            x_t, t, audio, tokens,
+            audio_keep=~unconditional, style_keep=~style_dropped,
+            prefix=x0, prefix_mask=prefix_mask, frame_mask=frame_mask,
+        )  # fmt: skip
+
+        new_frames = ~prefix_mask if frame_mask is None else frame_mask & ~prefix_mask
+        losses["reconstruction"] = weighted_reconstruction_loss(x0_pred, x0, self.channel_weights, new_frames)
+        # Over all frames: the step from the last prefix frame into the new ones is where seams would show.
+        losses["velocity"] = velocity_loss(x0_pred, x0, frame_mask)
+        if cfg.acceleration_loss_weight > 0:
+            losses["acceleration"] = acceleration_loss(x0_pred, x0, frame_mask)
+
+        weights = {
+            "reconstruction": 1.0,
+            "velocity": cfg.velocity_loss_weight,
+            "acceleration": cfg.acceleration_loss_weight,
+            "identity_nce": cfg.identity_loss_weight,
+            "emotion_nce": cfg.emotion_loss_weight,
+        }
+        losses["total"] = sum(weights[name] * value for name, value in losses.items())
+        return losses
+
+    @torch.no_grad()
+    def _update_neutral_emotion(self, emotion: torch.Tensor, labels: torch.Tensor) -> None:
+        neutral = labels == self.config.neutral_emotion_label
+        if not neutral.any():
+            return
+        batch_mean = emotion[neutral].mean(dim=0)
+        stored = self.personalizer.neutral_emotion
+        momentum = self.config.neutral_ema if stored.norm() > 0 else 0.0
+        stored.copy_(torch.nn.functional.normalize(momentum * stored + (1 - momentum) * batch_mean, dim=0))
+
+    # ---- sampling -----------------------------------------------------------------------------------------------
+
+    def denoise(
+        self,
+        x_t: torch.Tensor,
+        t: torch.Tensor | float,
+        audio_feats: torch.Tensor,
+        style_tokens: torch.Tensor | None,
+        guidance_scale: float = 1.0,
+        prefix: torch.Tensor | None = None,
+        prefix_mask: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """x0 prediction in normalised space, with classifier-free guidance (against null audio and null style).
+
+        The sampler's "model": the teacher in progressive distillation is exactly this call.
+        """
+        if guidance_scale == 1.0:
+            return self.denoiser(x_t, t, audio_feats, style_tokens, prefix=prefix, prefix_mask=prefix_mask)
+        b = x_t.shape[0]
+
+        def twice(x: torch.Tensor | None) -> torch.Tensor | None:  # one batched pass for both predictions
+            return None if x is None else torch.cat([x, x])
+
+        keep = torch.arange(2 * b, device=x_t.device) < b  # first half conditional, second half null
+        t = twice(t) if isinstance(t, torch.Tensor) and t.ndim == 1 else t  # per-item times (distillation)
+        x0_pred = self.denoiser(
+            twice(x_t), t, twice(audio_feats), twice(style_tokens),
+            audio_keep=keep, style_keep=keep, prefix=twice(prefix), prefix_mask=twice(prefix_mask),
+        )  # fmt: skip
+        conditional, unconditional = x0_pred[:b], x0_pred[b:]
+        return unconditional + guidance_scale * (conditional - unconditional)
+
+    def _sample(
+        self,
+        audio_feats: torch.Tensor,
+        tokens: torch.Tensor | None,
+        steps: int,
+        generator: torch.Generator,
+        guidance_scale: float,
+        prefix: torch.Tensor | None,
+    ) -> torch.Tensor:
+        """DDIM from noise to normalised motion (batch, frames, 52); `prefix` (batch, k, 52) normalised, k <= frames."""
+        b, frames, _ = audio_feats.shape
+        prefix_full, prefix_mask = None, None
+        if prefix is not None:
+            k = prefix.shape[1]
+            if k > frames:
+                raise ValueError(f"prefix has {k} frames but the audio only {frames}")
+            prefix_full = torch.zeros(b, frames, prefix.shape[2], device=prefix.device, dtype=prefix.dtype)
+            prefix_full[:, :k] = prefix
+            prefix_mask = (torch.arange(frames, device=prefix.device) < k).expand(b, frames)
+        sampler = DDIMSampler(steps)
+        x = sampler.initial_noise((b, frames, self.config.denoiser.motion_dim), generator, audio_feats.device)
+        for t in sampler.timesteps:
+            x0_pred = self.denoise(x, t, audio_feats, tokens, guidance_scale, prefix_full, prefix_mask)
+            x = sampler.step(x0_pred, t, x)
+        return x
+
+    @torch.no_grad()
+    def generate(
+        self,
+        audio_feats: torch.Tensor,
+        style: Style | torch.Tensor | None = None,
+        *,
+        emotion_strength: float = 1.0,
+        steps: int | None = None,
+        seed: int = 0,
+        guidance_scale: float = 1.0,
+        prefix: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """Facial animation (batch, frames, 52) in [0, 1] for audio features (batch, frames, audio_dim).
+
+        style: a Style (identity, emotion; mixed with emotion_strength), ready style tokens, or None for no style.
+        Deterministic for a seed. prefix: (batch, k, 52) in [0, 1], known first frames (returned as given).
+        """
+        generator = torch.Generator(device=audio_feats.device).manual_seed(seed)
+        tokens = self.style_tokens(style, emotion_strength)
+        normalized_prefix = None if prefix is None else self.normalize(prefix)
+        x = self._sample(
+            audio_feats, tokens, steps or self.config.sampling_steps, generator, guidance_scale, normalized_prefix
+        )
+        return self.denormalize(x)
+
+    @torch.no_grad()
+    def windowed_generate(
+        self,
+        audio_feats: torch.Tensor,
+        style: Style | torch.Tensor | None = None,
+        *,
+        emotion_strength: float = 1.0,
+        steps: int | None = None,
+        seed: int = 0,
+        guidance_scale: float = 1.0,
+        prefix: torch.Tensor | None = None,
+        window_frames: int = 240,
+        prefix_frames: int = 30,
+        crossfade_frames: int = 8,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> torch.Tensor:
+        """`generate` for audio of any length, one window at a time (memory bounded by the window, not the audio).
+
+        Each window after the first starts `prefix_frames + crossfade_frames` before the end of what is written:
+        its first `prefix_frames` are the previous output, given as a known prefix (the model continues it);
+        the next `crossfade_frames` are generated by both windows and cross-faded linearly; the rest is new.
+        progress(frames_done, frames_total) is called after every window (raise from it to cancel).
+        """
+        b, total, _ = audio_feats.shape
+        steps = steps or self.config.sampling_steps
+        overlap = prefix_frames + crossfade_frames
+        if window_frames <= overlap:
+            raise ValueError(
+                f"window_frames ({window_frames}) must exceed prefix_frames + crossfade_frames ({overlap})"
+            )
+        generator = torch.Generator(device=audio_feats.device).manual_seed(seed)
+        tokens = self.style_tokens(style, emotion_strength)  # one style for the whole take
+        out = torch.empty(b, total, self.config.denoiser.motion_dim, device=audio_feats.device)  # normalised
+        known = None if prefix is None else self.normalize(prefix)
+        written, start = 0, 0
+        while written < total:
+            end = min(start + window_frames, total)
+            window = self._sample(audio_feats[:, start:end], tokens, steps, generator, guidance_scale, known)
+            blend_end = min(written, end)
+            blend_start = min(start + (0 if known is None else known.shape[1]), blend_end)
+            if blend_end > blend_start:
+                length = blend_end - blend_start
+                # The new window's weight rises linearly towards 1 across the blend.
+                ramp = torch.arange(1, length + 1, device=out.device)[None, :, None] / (length + 1)
+                new = window[:, blend_start - start : blend_end - start]
+                out[:, blend_start:blend_end] = torch.lerp(out[:, blend_start:blend_end], new, ramp)
+            out[:, written:end] = window[:, written - start :]
+            written = end
+            if progress is not None:
+                progress(written, total)
+            start = max(written - overlap, 0)
+            known = out[:, start : start + prefix_frames].clone() if written < total else None
+        return self.denormalize(out)

@@ -1,0 +1,360 @@
+"""Operators. Their ids and properties are a stable scripting API:
+
+    bpy.ops.diffusiontalker.add_demo_head()
+    bpy.ops.diffusiontalker.add_arkit_keys()
+    bpy.ops.diffusiontalker.animate(audio=PATH, identity=NAME, emotion=NAME, emotion_strength=1.0, seed=0, start_frame=1)
+    bpy.ops.diffusiontalker.new_take()          # the panel's settings with the next seed
+    bpy.ops.diffusiontalker.cancel()            # stop the running job; nothing is written
+    bpy.ops.diffusiontalker.reload_engine()
+
+Called from a script (or in background mode) `animate` runs to completion before returning and raises RuntimeError
+with the reason when it cannot animate. From the panel it runs as a modal job: progress in the panel and status
+bar, Esc cancels. Either way the scene is only written at the end, in one undo step.
+"""
+
+from __future__ import annotations
+
+import bpy
+from bpy.props import BoolProperty, EnumProperty, FloatProperty, IntProperty, StringProperty
+
+from core.animation_job import Animation, AnimationJob, JobCancelled
+
+from . import action_writer, audio_source, engine, preferences, properties, scene_guard
+
+_TIMER_SECONDS = 0.1
+
+
+class DIFFUSIONTALKER_OT_animate(bpy.types.Operator):
+    bl_idname = "diffusiontalker.animate"
+    bl_label = "Animate from Audio"
+    bl_description = "Generate lip-synced facial animation from a voice recording as shape-key keyframes (new Action)"
+    bl_options = {"REGISTER", "UNDO"}
+
+    object_name: StringProperty(name="Object", description="Face mesh to animate; empty: the active object")
+    audio: StringProperty(name="Audio", description="Voice recording (.wav, .flac, .ogg, .mp3)", subtype="FILE_PATH")
+    sound_strip: StringProperty(name="Sound Strip", description="Sequencer sound strip to use instead of a file")
+    identity: StringProperty(name="Identity", default="default")
+    emotion: StringProperty(name="Emotion", default="neutral")
+    emotion_strength: FloatProperty(name="Intensity", default=1.0, min=0.0, max=2.0)
+    seed: IntProperty(name="Seed", default=0, min=0)
+    start_frame: IntProperty(name="Start Frame", description="Frame of the first audio sample (file audio)", default=1)
+    add_audio_strip: BoolProperty(name="Add Audio to Sequencer", default=False)
+    set_frame_range: BoolProperty(name="Fit Frame Range", default=False)
+    locked_regions: EnumProperty(name="Lock", items=properties.LOCKABLE_REGION_ITEMS, options={"ENUM_FLAG"})
+    locked_channels: StringProperty(name="Lock Channels", description="Comma-separated shape keys to leave untouched")
+    use_frame_window: BoolProperty(name="Regenerate Range Only", default=False)
+    window_first: IntProperty(name="First", default=1)
+    window_last: IntProperty(name="Last", default=100)
+    blend_frames: IntProperty(name="Blend", default=3, min=0)
+    mapping_preset: StringProperty(name="Name Mapping", description="Rig-name mapping preset; empty: automatic")
+
+    _job: AnimationJob | None = None
+    _plan: scene_guard.AnimatePlan | None = None
+    _timer = None
+    _cancelling = False
+
+    @classmethod
+    def poll(cls, context: bpy.types.Context) -> bool:
+        if _job_state(context).running:
+            cls.poll_message_set("An animation job is already running; wait for it or press Esc")
+            return False
+        return True
+
+    def animate_options(self) -> scene_guard.AnimateOptions:
+        return scene_guard.AnimateOptions(
+            object_name=self.object_name,
+            audio_path=self.audio,
+            sound_strip=self.sound_strip,
+            identity=self.identity,
+            emotion=self.emotion,
+            emotion_strength=self.emotion_strength,
+            seed=self.seed,
+            start_frame=self.start_frame,
+            add_audio_strip=self.add_audio_strip,
+            set_frame_range=self.set_frame_range,
+            locked_regions=frozenset(self.locked_regions),
+            locked_channels=self.locked_channels,
+            frame_window=(self.window_first, self.window_last) if self.use_frame_window else None,
+            blend_frames=self.blend_frames,
+            mapping_preset=self.mapping_preset,
+        )
+
+    def _make_plan(self, context: bpy.types.Context) -> scene_guard.AnimatePlan | None:
+        chosen_engine = engine.get_engine(preferences.get_preferences(context))
+        try:
+            return scene_guard.check_animate_inputs(context, self.animate_options(), chosen_engine)
+        except scene_guard.SceneGuardError as exc:
+            self.report({"ERROR"}, str(exc))
+            return None
+
+    def execute(self, context: bpy.types.Context) -> set[str]:
+        plan = self._make_plan(context)
+        if plan is None:
+            return {"CANCELLED"}
+        job = AnimationJob(plan.engine, plan.request).start()
+        try:
+            animation = job.wait()
+        except JobCancelled:
+            self.report({"WARNING"}, "Animation cancelled; nothing was written")
+            return {"CANCELLED"}
+        except Exception as exc:  # noqa: BLE001 - engine failures become a report, never a half-written scene
+            self.report({"ERROR"}, _engine_failure_message(plan, exc))
+            return {"CANCELLED"}
+        return self._write(context, plan, animation)
+
+    def invoke(self, context: bpy.types.Context, event: bpy.types.Event) -> set[str]:
+        if bpy.app.background or context.window is None:
+            return self.execute(context)
+        plan = self._make_plan(context)
+        if plan is None:
+            return {"CANCELLED"}
+        self._plan = plan
+        self._job = AnimationJob(plan.engine, plan.request).start()
+        self._cancelling = False
+        state = _job_state(context)
+        state.running, state.progress, state.cancel_requested = True, 0.0, False
+        state.message = f"animating {plan.audio.path.name}"
+        window_manager = context.window_manager
+        self._timer = window_manager.event_timer_add(_TIMER_SECONDS, window=context.window)
+        window_manager.progress_begin(0, 100)
+        window_manager.modal_handler_add(self)
+        return {"RUNNING_MODAL"}
+
+    def modal(self, context: bpy.types.Context, event: bpy.types.Event) -> set[str]:
+        state = _job_state(context)
+        is_escape = event.type == "ESC" and event.value == "PRESS"
+        if (is_escape or state.cancel_requested) and not self._cancelling:
+            self._cancelling = True
+            self._job.cancel()
+            state.message = "cancelling..."
+        if is_escape:
+            return {"RUNNING_MODAL"}  # the Esc was ours; do not pass it on
+        if event.type != "TIMER":
+            return {"PASS_THROUGH"}  # keep the UI usable while the job runs
+        state.progress = self._job.progress
+        if not self._cancelling:
+            state.message = self._job.message
+        context.workspace.status_text_set(f"DiffusionTalker: {state.progress:.0%} {state.message} (Esc to cancel)")
+        context.window_manager.progress_update(int(state.progress * 100))
+        _redraw_panels(context)
+        if not self._job.done:
+            return {"PASS_THROUGH"}
+
+        job, plan, cancelling = self._job, self._plan, self._cancelling
+        self._end_modal(context)
+        if job.cancelled or cancelling:
+            self.report({"WARNING"}, "Animation cancelled; nothing was written")
+            return {"CANCELLED"}
+        if job.error is not None:
+            print(job.error_trace)
+            self.report({"ERROR"}, _engine_failure_message(plan, job.error))
+            return {"CANCELLED"}
+        return self._write(context, plan, job.result)
+
+    def cancel(self, context: bpy.types.Context) -> None:
+        """Blender ends the modal (file load, quit): stop the job, write nothing."""
+        if self._job is not None:
+            self._job.cancel()
+        self._end_modal(context)
+
+    def _end_modal(self, context: bpy.types.Context) -> None:
+        window_manager = context.window_manager
+        if self._timer is not None:
+            window_manager.event_timer_remove(self._timer)
+            self._timer = None
+        window_manager.progress_end()
+        if context.workspace is not None:
+            context.workspace.status_text_set(None)
+        state = _job_state(context)
+        state.running, state.cancel_requested, state.progress, state.message = False, False, 0.0, ""
+        _redraw_panels(context)
+
+    def _write(self, context: bpy.types.Context, plan: scene_guard.AnimatePlan, result: Animation | None) -> set[str]:
+        try:
+            animation = scene_guard.check_animation(result, plan.engine)
+            target = scene_guard.recheck_target(plan)
+        except scene_guard.SceneGuardError as exc:
+            self.report({"ERROR"}, str(exc))
+            return {"CANCELLED"}
+        scene = bpy.data.scenes.get(plan.scene_name) or context.scene  # the scene the job was started in
+        try:
+            written = write_take(scene, plan, target, animation)
+        except Exception as exc:  # noqa: BLE001 - unexpected: data may be partly written, so keep it undoable
+            self.report({"ERROR"}, f"Writing the animation failed ({exc}); press Ctrl+Z to undo any partial change")
+            return {"FINISHED"}
+        self.report(
+            {"INFO"},
+            f"Wrote Action '{written.action.name}': frames {written.first_frame}-{written.last_frame}, "
+            f"{len(written.channels_written)} shape keys, from {animation.source or plan.engine.name}",
+        )
+        return {"FINISHED"}
+
+
+def write_take(
+    scene: bpy.types.Scene,
+    plan: scene_guard.AnimatePlan,
+    target: scene_guard.CheckedTarget,
+    animation: Animation,
+) -> action_writer.ActionWriteResult:
+    """All of an animation's writes: the optional audio strip, the Action, the optional frame range."""
+    options = plan.options
+    request = plan.request
+    if options.add_audio_strip and not plan.audio.strip_name:
+        duration_frames = int(round(animation.duration * plan.scene_fps))
+        audio_source.add_sound_strip(scene, plan.audio.path, plan.audio.start_frame, duration_frames)
+    action_name = f"{target.object_name}_{plan.audio.path.stem}_{request.identity}_{request.emotion}_s{request.seed}"
+    result = action_writer.write_shape_key_action(
+        target.key,
+        animation,
+        target.channels,
+        scene_fps=plan.scene_fps,
+        start_frame=plan.audio.start_frame,
+        action_name=action_name,
+        locked_key_blocks=plan.locked_key_blocks,
+        frame_window=options.frame_window,
+        blend_frames=options.blend_frames,
+        metadata={
+            "audio": str(plan.audio.path),
+            "identity": request.identity,
+            "emotion": request.emotion,
+            "emotion_strength": request.emotion_strength,
+            "seed": request.seed,
+            "source": animation.source,
+            "engine": getattr(plan.engine, "name", ""),
+            "engine_fps": animation.fps,
+            "start_frame": plan.audio.start_frame,
+        },
+    )
+    if options.set_frame_range:
+        scene.frame_start, scene.frame_end = result.first_frame, result.last_frame
+    return result
+
+
+def _engine_failure_message(plan: scene_guard.AnimatePlan, exc: BaseException) -> str:
+    name = getattr(plan.engine, "name", type(plan.engine).__name__)
+    return f"The animation engine '{name}' failed on '{plan.audio.path.name}': {exc}. Nothing was written"
+
+
+def _job_state(context: bpy.types.Context) -> properties.DIFFUSIONTALKER_PG_job:
+    return context.window_manager.diffusiontalker_job
+
+
+def _redraw_panels(context: bpy.types.Context) -> None:
+    for window in context.window_manager.windows:
+        for area in window.screen.areas:
+            if area.type == "VIEW_3D":
+                area.tag_redraw()
+
+
+class DIFFUSIONTALKER_OT_new_take(bpy.types.Operator):
+    bl_idname = "diffusiontalker.new_take"
+    bl_label = "New Take"
+    bl_description = "Animate again with the next seed: a different take of the same audio and style"
+    bl_options = {"REGISTER"}  # the animate call it makes is the undo step
+
+    @classmethod
+    def poll(cls, context: bpy.types.Context) -> bool:
+        return DIFFUSIONTALKER_OT_animate.poll(context)
+
+    def execute(self, context: bpy.types.Context) -> set[str]:
+        return self._animate_next_seed(context, "EXEC_DEFAULT")
+
+    def invoke(self, context: bpy.types.Context, event: bpy.types.Event) -> set[str]:
+        return self._animate_next_seed(context, "EXEC_DEFAULT" if bpy.app.background else "INVOKE_DEFAULT")
+
+    def _animate_next_seed(self, context: bpy.types.Context, call: str) -> set[str]:
+        settings = context.scene.diffusiontalker
+        settings.seed += 1
+        try:
+            outcome = bpy.ops.diffusiontalker.animate(call, **properties.animate_arguments(settings))
+        except RuntimeError as exc:
+            settings.seed -= 1
+            self.report({"ERROR"}, str(exc).removeprefix("Error: ").strip())
+            return {"CANCELLED"}
+        if "CANCELLED" in outcome:
+            settings.seed -= 1
+            return {"CANCELLED"}
+        return {"FINISHED"}
+
+
+class DIFFUSIONTALKER_OT_cancel(bpy.types.Operator):
+    bl_idname = "diffusiontalker.cancel"
+    bl_label = "Cancel"
+    bl_description = "Stop the running animation job; nothing is written"
+
+    @classmethod
+    def poll(cls, context: bpy.types.Context) -> bool:
+        return _job_state(context).running
+
+    def execute(self, context: bpy.types.Context) -> set[str]:
+        _job_state(context).cancel_requested = True
+        return {"FINISHED"}
+
+
+class DIFFUSIONTALKER_OT_add_demo_head(bpy.types.Operator):
+    bl_idname = "diffusiontalker.add_demo_head"
+    bl_label = "Add Demo Head"
+    bl_description = "Add the demo face mesh with all 52 ARKit shape keys, ready to animate"
+    bl_options = {"REGISTER", "UNDO"}
+
+    def execute(self, context: bpy.types.Context) -> set[str]:
+        from .demo_head import create_demo_head_object
+
+        if context.mode != "OBJECT":
+            self.report({"ERROR"}, "Switch to Object Mode (Tab) to add the demo head")
+            return {"CANCELLED"}
+        obj = create_demo_head_object(context)
+        for other in context.view_layer.objects:
+            other.select_set(False)
+        obj.select_set(True)
+        context.view_layer.objects.active = obj
+        count = len(obj.data.shape_keys.key_blocks) if obj.data.shape_keys else 0
+        self.report({"INFO"}, f"Added '{obj.name}' with {count} shape keys (basis + ARKit)")
+        return {"FINISHED"}
+
+
+class DIFFUSIONTALKER_OT_add_arkit_keys(bpy.types.Operator):
+    bl_idname = "diffusiontalker.add_arkit_keys"
+    bl_label = "Add ARKit Keys"
+    bl_description = "Add the missing ARKit-52 shape keys (empty, ready to sculpt) to the active mesh"
+    bl_options = {"REGISTER", "UNDO"}
+
+    def execute(self, context: bpy.types.Context) -> set[str]:
+        obj = context.active_object
+        try:
+            scene_guard.check_editable_mesh(obj)
+        except scene_guard.SceneGuardError as exc:
+            self.report({"ERROR"}, str(exc))
+            return {"CANCELLED"}
+        if context.mode != "OBJECT":
+            self.report({"ERROR"}, "Switch to Object Mode (Tab) to add shape keys")
+            return {"CANCELLED"}
+        from .demo_head import add_arkit_shape_keys
+
+        before = len(obj.data.shape_keys.key_blocks) if obj.data.shape_keys else 0
+        add_arkit_shape_keys(obj)
+        added = len(obj.data.shape_keys.key_blocks) - before
+        self.report({"INFO"}, f"Added {added} ARKit shape keys to '{obj.name}'")
+        return {"FINISHED"}
+
+
+class DIFFUSIONTALKER_OT_reload_engine(bpy.types.Operator):
+    bl_idname = "diffusiontalker.reload_engine"
+    bl_label = "Reload Model"
+    bl_description = "Load the model again (after installing weights or changing the device)"
+
+    def execute(self, context: bpy.types.Context) -> set[str]:
+        engine.forget_loaded_engines()
+        self.report({"INFO"}, engine.backend_label(preferences.get_preferences(context)))
+        return {"FINISHED"}
+
+
+classes = (
+    DIFFUSIONTALKER_OT_animate,
+    DIFFUSIONTALKER_OT_new_take,
+    DIFFUSIONTALKER_OT_cancel,
+    DIFFUSIONTALKER_OT_add_demo_head,
+    DIFFUSIONTALKER_OT_add_arkit_keys,
+    DIFFUSIONTALKER_OT_reload_engine,
+)
+register, unregister = bpy.utils.register_classes_factory(classes)

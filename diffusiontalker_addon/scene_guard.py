@@ -1,0 +1,360 @@
+"""Check everything an animation needs before any data is touched, so a failure never harms the scene.
+
+Every check raises SceneGuardError with a message that names the problem and the fix. Operators call
+`check_animate_inputs` first, run the engine, then `check_animation` and `recheck_target` (the user may have
+changed the scene while a modal job ran), and only then write, in one undoable step.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import bpy
+import numpy as np
+
+from core.animation_job import Animation, AnimationEngine, AnimationRequest
+from core.audio import AudioError, validate_speech_audio
+from core.rig.arkit import ARKIT_NAMES, REGION_PATTERNS, channels_matching, region_of
+
+from . import audio_source
+from .action_writer import ShapeKeyChannel
+
+MAX_AUDIO_SECONDS = 30 * 60  # 54,000 frames at 30 fps; split longer recordings (batch.py animates a folder)
+MAX_AUDIO_BYTES = 1 << 30
+
+
+class SceneGuardError(Exception):
+    """A problem found before anything was written. The message says what is wrong and how to fix it."""
+
+
+@dataclass
+class AnimateOptions:
+    """What the user asked for (operator properties or batch arguments), before validation."""
+
+    object_name: str = ""  # "" -> the active object
+    audio_path: str = ""
+    sound_strip: str = ""  # a sequencer sound strip instead of a file; keys then start where the strip starts
+    identity: str = "default"
+    emotion: str = "neutral"
+    emotion_strength: float = 1.0
+    seed: int = 0
+    start_frame: int = 1
+    add_audio_strip: bool = False
+    set_frame_range: bool = False
+    locked_regions: frozenset[str] = frozenset()  # keys of core.rig.arkit.REGION_PATTERNS
+    locked_channels: str = ""  # comma-separated ARKit or rig shape-key names
+    frame_window: tuple[int, int] | None = None  # regenerate only these scene frames
+    blend_frames: int = 3
+    mapping_preset: str = ""
+
+
+@dataclass
+class CheckedTarget:
+    object_name: str
+    key: bpy.types.Key
+    channels: list[ShapeKeyChannel]
+    unmapped: list[str] = field(default_factory=list)  # rig shape keys no ARKit channel drives
+
+
+@dataclass
+class AnimatePlan:
+    """Validated inputs: everything the job and the writer need, by value or by name."""
+
+    target: CheckedTarget
+    locked_key_blocks: frozenset[str]
+    audio: audio_source.AudioInput
+    audio_seconds: float
+    engine: AnimationEngine
+    request: AnimationRequest
+    scene_fps: float
+    options: AnimateOptions
+    scene_name: str
+
+
+def check_animate_inputs(context: bpy.types.Context, options: AnimateOptions, engine: AnimationEngine) -> AnimatePlan:
+    """Validate target object, audio, style and options; touch nothing."""
+    scene = context.scene
+    obj = bpy.data.objects.get(options.object_name) if options.object_name else context.active_object
+    if options.object_name and obj is None:
+        raise SceneGuardError(
+            f"There is no object named '{options.object_name}'; check the name (it is case-sensitive)"
+        )
+    target = check_target_object(obj, options.mapping_preset)
+    locked = resolve_locked_key_blocks(target, options.locked_regions, options.locked_channels)
+    if len(locked) == len(target.channels):
+        raise SceneGuardError(
+            "Every matched shape key is locked, so there is nothing to animate; unlock a region or channel"
+        )
+
+    if options.sound_strip:
+        audio = check_sound_strip(scene, options.sound_strip)
+    else:
+        audio = audio_source.AudioInput(
+            path=_check_audio_path_text(options.audio_path), start_frame=options.start_frame
+        )
+    seconds = check_audio_file(audio.path)
+    check_style(engine, options.identity, options.emotion)
+
+    scene_fps = scene.render.fps / scene.render.fps_base
+    if options.frame_window is not None:
+        check_frame_window(target, options.frame_window, audio.start_frame, int(round(seconds * scene_fps)) + 1)
+    if options.add_audio_strip and not options.sound_strip:
+        duration_frames = int(math.ceil(seconds * scene_fps))
+        if audio_source.find_sound_strip(scene, audio.path, audio.start_frame) is None:
+            if audio_source.free_sequencer_channel(scene, audio.start_frame, duration_frames) is None:
+                raise SceneGuardError(
+                    f"No free sequencer channel at frame {audio.start_frame} for the audio strip; "
+                    "free a channel or untick Add Audio to Sequencer"
+                )
+    request = AnimationRequest(
+        audio_path=audio.path,
+        identity=options.identity,
+        emotion=options.emotion,
+        emotion_strength=float(options.emotion_strength),
+        seed=int(options.seed),
+        fps=float(scene_fps),
+    )
+    return AnimatePlan(target, locked, audio, seconds, engine, request, scene_fps, options, scene.name)
+
+
+def check_target_object(obj: bpy.types.Object | None, mapping_preset: str = "") -> CheckedTarget:
+    """The object must be a local mesh whose shape keys map onto ARKit channels."""
+    check_editable_mesh(obj)
+    key = obj.data.shape_keys
+    if key is None or len(key.key_blocks) < 2:
+        raise SceneGuardError(
+            f"Object '{obj.name}' has no shape keys; run Add ARKit Keys (adds the 52 ARKit shape keys to sculpt) "
+            "or start from Add Demo Head"
+        )
+    if not key.use_relative:
+        raise SceneGuardError(
+            f"Object '{obj.name}' uses absolute shape keys; tick Relative in Object Data > Shape Keys, then try again"
+        )
+    if key.animation_data is not None and key.animation_data.use_tweak_mode:
+        raise SceneGuardError(
+            f"The shape keys of '{obj.name}' are in NLA tweak mode; leave it (Tab in the NLA editor), then try again"
+        )
+    rig_names = [block.name for block in key.key_blocks[1:]]  # [0] is the basis
+    channels, unmapped = map_rig_channels(rig_names, mapping_preset)
+    if not channels:
+        shown = ", ".join(rig_names[:6]) + (", ..." if len(rig_names) > 6 else "")
+        raise SceneGuardError(
+            f"Object '{obj.name}' has no shape keys named like ARKit blendshapes (found: {shown}); "
+            "run Add ARKit Keys or pick a mapping preset in the DiffusionTalker panel"
+        )
+    return CheckedTarget(obj.name, key, channels, unmapped)
+
+
+def check_editable_mesh(obj: bpy.types.Object | None) -> None:
+    """A local (not linked, not overridden) mesh object: one whose data this add-on may change."""
+    if obj is None:
+        raise SceneGuardError("No active object; click the face mesh in the viewport to make it active, then try again")
+    if obj.type != "MESH":
+        raise SceneGuardError(
+            f"Active object '{obj.name}' is a {obj.type.lower()}, not a mesh; select the face mesh that has the shape keys"
+        )
+    for datablock, what in ((obj, "Object"), (obj.data, "Mesh"), (obj.data.shape_keys, "Shape keys")):
+        if datablock is None:
+            continue
+        if datablock.library is not None:
+            raise SceneGuardError(
+                f"{what} '{datablock.name}' of '{obj.name}' is linked from '{datablock.library.filepath}' and cannot be "
+                "changed here; make it local (Object > Relations > Make Local > All) or animate it in its own .blend"
+            )
+        if datablock.override_library is not None:
+            raise SceneGuardError(
+                f"{what} '{datablock.name}' of '{obj.name}' is a library override, whose shape keys cannot take a new "
+                "Action; make it local (Object > Relations > Make Local > All) or animate the source .blend"
+            )
+
+
+def map_rig_channels(rig_names: list[str], mapping_preset: str = "") -> tuple[list[ShapeKeyChannel], list[str]]:
+    """Rig shape keys -> ARKit channels through core.rig.name_mapping (scale included); also the unmapped names."""
+    from core.rig.name_mapping import map_channel_names
+
+    try:
+        mapping = map_channel_names(rig_names, preset=mapping_preset or None)
+    except (KeyError, ValueError, FileNotFoundError) as exc:
+        raise SceneGuardError(f"Mapping preset '{mapping_preset}' cannot be used: {exc}") from None
+    channels = [
+        ShapeKeyChannel(rig_name, ARKIT_NAMES.index(arkit_name), float(scale))
+        for rig_name, arkit_name, scale in _mapping_pairs(mapping)
+    ]
+    return channels, list(mapping.unmapped)
+
+
+def _mapping_pairs(mapping) -> Iterable[tuple[str, str, float]]:
+    return ((pair.rig_name, pair.arkit_name, pair.scale) for pair in mapping.pairs)
+
+
+def resolve_locked_key_blocks(target: CheckedTarget, regions: Iterable[str], channel_text: str) -> frozenset[str]:
+    """Rig shape keys to leave untouched: those driven by a locked region's channels, plus named channels."""
+    unknown_regions = sorted(set(regions) - set(REGION_PATTERNS))
+    if unknown_regions:
+        raise SceneGuardError(
+            f"Unknown face region(s) to lock: {', '.join(unknown_regions)}; use {', '.join(REGION_PATTERNS)}"
+        )
+    locked_arkit = {ARKIT_NAMES[i] for region in regions for i in channels_matching(REGION_PATTERNS[region])}
+    by_rig = {c.key_block.lower(): c.key_block for c in target.channels}
+    by_arkit = {ARKIT_NAMES[c.arkit_index].lower(): c.key_block for c in target.channels}
+    locked = {c.key_block for c in target.channels if ARKIT_NAMES[c.arkit_index] in locked_arkit}
+    unknown = []
+    for name in (part.strip() for part in channel_text.split(",")):
+        if not name:
+            continue
+        match = by_rig.get(name.lower()) or by_arkit.get(name.lower())
+        if match is None:
+            unknown.append(name)
+        else:
+            locked.add(match)
+    if unknown:
+        raise SceneGuardError(
+            f"Cannot lock {', '.join(repr(n) for n in unknown)}: not a shape key of '{target.object_name}' that "
+            "DiffusionTalker animates; use ARKit names (e.g. eyeBlinkLeft) or the rig's own shape-key names"
+        )
+    return frozenset(locked)
+
+
+def _check_audio_path_text(text: str) -> Path:
+    if not text.strip():
+        raise SceneGuardError("No audio chosen; pick a .wav, .flac, .ogg or .mp3 file (or a sound strip) first")
+    return audio_source.absolute_audio_path(text.strip())
+
+
+def check_sound_strip(scene: bpy.types.Scene, strip_name: str) -> audio_source.AudioInput:
+    strip = next((s for s in audio_source.all_strips(scene) if s.name == strip_name), None)
+    if strip is None:
+        raise SceneGuardError(
+            f"Scene '{scene.name}' has no sequencer strip named '{strip_name}'; pick an existing sound strip or a file"
+        )
+    if strip.type != "SOUND":
+        raise SceneGuardError(f"Strip '{strip_name}' is a {strip.type.lower()} strip, not sound; pick a sound strip")
+    path = audio_source.strip_audio_path(strip)
+    if path is None:
+        raise SceneGuardError(
+            f"The sound of strip '{strip_name}' is packed into the .blend; unpack it (File > External Data > Unpack "
+            "Resources) or pick the audio file directly"
+        )
+    return audio_source.AudioInput(path=path, start_frame=int(round(strip.frame_start)), strip_name=strip_name)
+
+
+def check_audio_file(path: Path) -> float:
+    """Readable, supported, not empty, not silent, neither too short nor too long. Returns the duration in seconds."""
+    name = f"Audio file '{path}'"
+    if not path.exists():
+        raise SceneGuardError(f"{name} does not exist; check the path or pick the file again")
+    if not path.is_file():
+        raise SceneGuardError(f"{name} is a folder, not a file; pick an audio file inside it")
+    if path.suffix.lower() not in audio_source.SUPPORTED_AUDIO_SUFFIXES:
+        raise SceneGuardError(
+            f"{name} has an unsupported type '{path.suffix or '(none)'}'; use "
+            f"{', '.join(audio_source.SUPPORTED_AUDIO_SUFFIXES)} (convert it, e.g. `ffmpeg -i in out.wav`)"
+        )
+    size = path.stat().st_size
+    if size == 0:
+        raise SceneGuardError(f"{name} is empty (0 bytes); export the recording again")
+    if size > MAX_AUDIO_BYTES:
+        raise SceneGuardError(
+            f"{name} is {size / (1 << 30):.1f} GiB, more than the {MAX_AUDIO_BYTES >> 30} GiB limit; split it or "
+            "export a mono 16 kHz version"
+        )
+    try:
+        seconds = audio_source.probe_duration_seconds(path)
+    except Exception as exc:  # noqa: BLE001 - any reader failure means the same thing to the user
+        raise SceneGuardError(f"{name} could not be read ({exc}); it may be corrupt: export it again as .wav") from None
+    if seconds > MAX_AUDIO_SECONDS:
+        raise SceneGuardError(
+            f"{name} lasts {seconds:.1f} s, more than the {MAX_AUDIO_SECONDS:g} s limit ({MAX_AUDIO_SECONDS / 60:g} min); "
+            "split it into parts (batch.py animates a folder of files)"
+        )
+    try:
+        samples = audio_source.decode_mono(path)
+    except AudioError as exc:  # core.audio's messages already say what is wrong and what to do
+        raise SceneGuardError(str(exc)) from None
+    except Exception as exc:  # noqa: BLE001 - aud's errors
+        raise SceneGuardError(
+            f"{name} could not be decoded ({exc}); it may be corrupt: export it again as .wav"
+        ) from None
+    try:
+        validate_speech_audio(samples, audio_source.ANALYSIS_SAMPLE_RATE, name=name)
+    except AudioError as exc:
+        raise SceneGuardError(str(exc)) from None
+    return len(samples) / audio_source.ANALYSIS_SAMPLE_RATE
+
+
+def check_style(engine: AnimationEngine, identity: str, emotion: str) -> None:
+    identities, emotions = list(engine.identities()), list(engine.emotions())
+    if identity not in identities:
+        raise SceneGuardError(
+            f"Identity '{identity}' is not in the style library; choose one of: {', '.join(identities)}"
+        )
+    if emotion not in emotions:
+        raise SceneGuardError(f"Emotion '{emotion}' is not in the style library; choose one of: {', '.join(emotions)}")
+
+
+def check_frame_window(target: CheckedTarget, window: tuple[int, int], start_frame: int, frames: int) -> None:
+    first, last = window
+    if first > last:
+        raise SceneGuardError(f"Regenerate range {first}-{last} is reversed; the first frame must not exceed the last")
+    end = start_frame + frames - 1
+    if last < start_frame or first > end:
+        raise SceneGuardError(
+            f"Regenerate range {first}-{last} lies outside the animation (frames {start_frame}-{end}); adjust the range"
+        )
+    animation_data = target.key.animation_data
+    if animation_data is None or animation_data.action is None:
+        raise SceneGuardError(
+            f"'{target.object_name}' has no animation to blend the regenerated range into; animate the whole clip first"
+        )
+
+
+def check_animation(animation: object, engine: AnimationEngine) -> Animation:
+    """The engine's result must be finite (frames, 52) weights at a positive fps; returned in ARKit channel order."""
+    name = getattr(engine, "name", type(engine).__name__)
+    if not isinstance(animation, Animation):
+        raise SceneGuardError(
+            f"Engine '{name}' returned {type(animation).__name__}, not an Animation; nothing was written"
+        )
+    weights = np.asarray(animation.weights, dtype=np.float32)
+    if weights.ndim != 2 or weights.shape[0] == 0 or weights.shape[1] != len(animation.names):
+        raise SceneGuardError(
+            f"Engine '{name}' returned weights of shape {weights.shape}; expected (frames, {len(animation.names)}); "
+            "nothing was written"
+        )
+    if not np.all(np.isfinite(weights)) or not animation.fps > 0:
+        raise SceneGuardError(
+            f"Engine '{name}' returned invalid numbers (NaN/Inf or fps {animation.fps}); nothing was written"
+        )
+    if tuple(animation.names) != ARKIT_NAMES:
+        lookup = {n.lower(): i for i, n in enumerate(animation.names)}
+        missing = [n for n in ARKIT_NAMES if n.lower() not in lookup]
+        if missing:
+            raise SceneGuardError(
+                f"Engine '{name}' returned no {', '.join(missing[:4])} channel(s); nothing was written"
+            )
+        weights = weights[:, [lookup[n.lower()] for n in ARKIT_NAMES]]
+    return Animation(weights=weights, fps=float(animation.fps), source=animation.source, info=dict(animation.info))
+
+
+def recheck_target(plan: AnimatePlan) -> CheckedTarget:
+    """Re-validate the target after a modal job: the user may have deleted, renamed or linked it meanwhile."""
+    obj = bpy.data.objects.get(plan.target.object_name)
+    if obj is None:
+        raise SceneGuardError(
+            f"Object '{plan.target.object_name}' was deleted or renamed while the animation was generated; "
+            "nothing was written; animate again"
+        )
+    return check_target_object(obj, plan.options.mapping_preset)
+
+
+def region_names() -> list[str]:
+    """Face regions a user can lock, in display order."""
+    return list(REGION_PATTERNS)
+
+
+def describe_region(region: str) -> str:
+    names = [n for n in ARKIT_NAMES if region_of(n) == region]
+    return f"{len(names)} channels: {', '.join(names[:4])}{', ...' if len(names) > 4 else ''}"

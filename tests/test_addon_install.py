@@ -1,0 +1,110 @@
+"""The built zip installs into a fresh Blender user folder, animates a face from a generated clip, and uninstalls.
+
+Runs in a subprocess: a private BLENDER_USER_RESOURCES, and no repository on sys.path, so the add-on can only
+work through its vendored copy of core.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+from test_addon_kit import CLOSURE_SECONDS, make_clip
+
+import build
+
+pytest.importorskip("bpy")
+
+INSTALL_SCRIPT = textwrap.dedent(
+    """
+    import json, sys
+    from pathlib import Path
+    import bpy
+
+    zip_path, wav = sys.argv[1], sys.argv[2]
+    report = {}
+    repo_dir = bpy.utils.user_resource("EXTENSIONS", path="user_default")
+    bpy.ops.extensions.package_install_files(filepath=zip_path, repo="user_default", enable_on_install=True)
+    module = "bl_ext.user_default.diffusiontalker"
+    report["enabled"] = module in bpy.context.preferences.addons
+    report["core_file"] = sys.modules["core"].__file__
+    report["preferences_device"] = bpy.context.preferences.addons[module].preferences.device
+
+    for obj in list(bpy.data.objects):
+        bpy.data.objects.remove(obj)
+    try:
+        bpy.ops.diffusiontalker.add_demo_head()
+        report["face"] = "demo head"
+    except (RuntimeError, ImportError) as exc:  # the demo head module may not ship yet: build a plain face
+        mesh = bpy.data.meshes.new("Face")
+        mesh.from_pydata([(0, 0, 0), (1, 0, 0), (0, 1, 0)], [], [(0, 1, 2)])
+        face = bpy.data.objects.new("Face", mesh)
+        bpy.context.scene.collection.objects.link(face)
+        bpy.context.view_layer.objects.active = face
+        face.shape_key_add(name="Basis")
+        from core.rig.arkit import ARKIT_NAMES
+        for index, name in enumerate(ARKIT_NAMES):
+            face.shape_key_add(name=name, from_mix=False).data[index % 3].co.z = 0.01 * (index + 1)
+        report["face"] = f"plain mesh ({exc})"
+    face = bpy.context.active_object
+    bpy.context.scene.render.fps = 30
+    bpy.ops.diffusiontalker.animate(audio=wav, start_frame=1)
+
+    action = face.data.shape_keys.animation_data.action
+    report["action"] = action.name
+    report["curves"] = len([fc for l in action.layers for s in l.strips for b in s.channelbags for fc in b.fcurves])
+    blocks = face.data.shape_keys.key_blocks
+    report["frames"] = {}
+    for frame in (10, 34, 50):  # speaking, inside the closure (1.1 s), speaking
+        bpy.context.scene.frame_set(frame)
+        mesh = face.evaluated_get(bpy.context.evaluated_depsgraph_get()).to_mesh()
+        report["frames"][frame] = {
+            "jawOpen": blocks["jawOpen"].value,
+            "mouthPressLeft": blocks["mouthPressLeft"].value,
+            "vertices": [tuple(v.co) for v in mesh.vertices][:50],
+        }
+        face.evaluated_get(bpy.context.evaluated_depsgraph_get()).to_mesh_clear()
+
+    bpy.ops.extensions.package_uninstall(repo_directory=repo_dir, pkg_id="diffusiontalker")
+    report["uninstalled"] = module not in bpy.context.preferences.addons
+    report["files_left"] = Path(repo_dir, "diffusiontalker").exists()
+    report["operator_left"] = hasattr(bpy.types, "DIFFUSIONTALKER_OT_animate")
+    print("REPORT " + json.dumps(report))
+    """
+)
+
+
+def test_built_extension_installs_animates_lips_closed_and_uninstalls(tmp_path):
+    package = build.build_extension(tmp_path / "dist")
+    wav = make_clip(tmp_path, "install_voice", fps=30.0, seconds=2.0)
+    script = tmp_path / "install_check.py"
+    script.write_text(INSTALL_SCRIPT)
+    user_dir = tmp_path / "blender_user"
+    user_dir.mkdir()
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    env["BLENDER_USER_RESOURCES"] = str(user_dir)
+    completed = subprocess.run(
+        [sys.executable, str(script), str(package), str(wav)],
+        cwd=tmp_path,  # not the repository: core must come from the zip
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    lines = [line for line in completed.stdout.splitlines() if line.startswith("REPORT ")]
+    assert completed.returncode == 0 and lines, completed.stdout[-3000:] + completed.stderr[-3000:]
+    report = json.loads(lines[-1].removeprefix("REPORT "))
+
+    assert report["enabled"] and report["preferences_device"] == "AUTO"
+    assert "/extensions/user_default/diffusiontalker/_vendor/core/" in report["core_file"]
+    assert report["curves"] == 52
+    speaking, closed, speaking_again = (report["frames"][str(f)] for f in (10, 34, 50))
+    assert 1.0 <= 34 / 30 <= 1.2 and CLOSURE_SECONDS == (1.0, 1.2)
+    assert closed["jawOpen"] < 1e-6 and closed["mouthPressLeft"] == pytest.approx(0.8, abs=1e-5)
+    assert speaking["jawOpen"] > 0.1 and speaking_again["jawOpen"] > 0.1
+    assert closed["vertices"] != speaking["vertices"], "the mesh must move when the lips close"
+    assert report["uninstalled"] and not report["files_left"] and not report["operator_left"]
