@@ -65,6 +65,108 @@ def _rig_contact_sheet(a: argparse.Namespace) -> int:
     return 0
 
 
+def _load_config(cls, path: str | None, overrides: list[str]):
+    """A training config from an optional JSON file plus `--set key=value` overrides (values parsed as JSON)."""
+    import json
+
+    values = json.loads(Path(path).read_text()) if path else {}
+    for item in overrides:
+        key, _, raw = item.partition("=")
+        if not _:
+            raise ValueError(f"--set takes key=value, got {item!r}")
+        try:
+            value = json.loads(raw)
+        except json.JSONDecodeError:
+            value = raw
+        target = values
+        *parents, leaf = key.split(".")
+        for parent in parents:
+            target = target.setdefault(parent, {})
+        target[leaf] = value
+    return cls.from_dict(values)
+
+
+def _train(a: argparse.Namespace) -> int:
+    import json
+
+    from core.training.train_teacher import TeacherTrainConfig, train_teacher
+
+    config = _load_config(TeacherTrainConfig, a.config, a.set)
+    if a.what == "baseline":
+        config.deterministic = True
+        if not any(item.startswith("run_dir=") for item in a.set) and config.run_dir == "runs/teacher":
+            config.run_dir = "runs/baseline"
+    summary = train_teacher(config)
+    print(json.dumps({k: summary[k] for k in ("step", "last_losses", "run_dir", "parameters")}, indent=1))
+    return 0
+
+
+def _eval(a: argparse.Namespace) -> int:
+    import json
+
+    from core.training.model_zoo import evaluate_model
+
+    report = evaluate_model(a.model, Path(a.data), a.split, steps=a.steps, max_clips=a.max_clips)
+    text = json.dumps(report, indent=1)
+    print(text)
+    if a.json:
+        Path(a.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(a.json).write_text(text)
+    return 0
+
+
+def _demo(a: argparse.Namespace) -> int:
+    from core.demo import DemoOptions, make_demo_clip, run_demo
+
+    if a.make_clip:
+        print(f"wrote {make_demo_clip()} (+ .wav)")
+        return 0
+    options = DemoOptions(
+        resolution=a.resolution, samples=a.samples, video=a.video, video_budget_s=a.video_budget,
+        video_resolution=a.video_resolution, video_samples=a.video_samples,
+    )  # fmt: skip
+    print(run_demo(Path(a.out), options).describe())
+    return 0
+
+
+def _distill(a: argparse.Namespace) -> int:
+    import json
+
+    from core.training.distill import DistillConfig
+    from core.training.export import distill_and_export
+
+    config = _load_config(DistillConfig, a.config, a.set)
+    summary = distill_and_export(config, Path(a.weights) if a.weights else None)
+    print(json.dumps(summary, indent=1))
+    return 0
+
+
+def _export_teacher(a: argparse.Namespace) -> int:
+    import json
+
+    from core.training.export import export_teacher_run
+
+    print(json.dumps(export_teacher_run(Path(a.run), Path(a.weights)), indent=1))
+    return 0
+
+
+def _bench(a: argparse.Namespace) -> int:
+    import json
+
+    from core import bench
+
+    if a.case:
+        print(json.dumps(bench.run_case(a.case, Path(a.weights), Path(a.audio), a.threads)))
+        return 0
+    result = bench.benchmark(Path(a.weights), Path(a.data), threads=a.threads, lve_clips=a.lve_clips)
+    text = json.dumps(result, indent=1)
+    print(text)
+    if a.json:
+        Path(a.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(a.json).write_text(text)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m core", description="DiffusionTalker: speech-driven ARKit-52 facial animation.")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -105,12 +207,60 @@ def build_parser() -> argparse.ArgumentParser:
     im.add_argument("--fps", type=float, default=30.0)
     im.set_defaults(func=_data_import)
 
+    tr = sub.add_parser("train", help="train the diffusion teacher or the deterministic baseline on a corpus")
+    tr.add_argument("what", choices=["teacher", "baseline"])
+    tr.add_argument("--config", help="JSON file of TeacherTrainConfig values (core/training/train_teacher.py)")
+    tr.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override one config value")
+    tr.set_defaults(func=_train)
+
+    ev = sub.add_parser("eval", help="evaluate a model on a held-out split (LVE, FDD, lip sync, style, speed)")
+    ev.add_argument("--model", required=True, help="teacher | student | baseline | a run dir | a weights dir")
+    ev.add_argument("--data", default="data/corpus")
+    ev.add_argument("--split", default="heldout", help="heldout (both held-out splits) | heldout_voices | heldout_sentences")
+    ev.add_argument("--steps", type=int, help="sampling steps (default: the model's own)")
+    ev.add_argument("--max-clips", type=int, default=60)
+    ev.add_argument("--json", help="write the report here")
+    ev.set_defaults(func=_eval)
+
+    di = sub.add_parser("distill", help="distil the teacher into the 2-step student and write weights/")
+    di.add_argument("--config", help="JSON file of DistillConfig values (core/training/distill.py)")
+    di.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override one config value")
+    di.add_argument("--weights", help="write the shipped student + styles here (default: none, run dir only)")
+    di.set_defaults(func=_distill)
+
+    ex = sub.add_parser("export-teacher", help="write a trained teacher run into a weights folder (+ its styles)")
+    ex.add_argument("--run", default="runs/teacher")
+    ex.add_argument("--weights", default="weights")
+    ex.set_defaults(func=_export_teacher)
+
+    be = sub.add_parser("bench", help="teacher vs student speed, size, LVE ratio, memory, 10-minute audio (JSON)")
+    be.add_argument("--weights", default="weights")
+    be.add_argument("--data", default="data/corpus", help="corpus for the clips and the LVE ratio")
+    be.add_argument("--threads", type=int, default=2)
+    be.add_argument("--lve-clips", type=int, default=40)
+    be.add_argument("--json", help="write the result here")
+    be.add_argument("--case", choices=["teacher", "student", "student-numpy", "long"], help=argparse.SUPPRESS)
+    be.add_argument("--audio", help=argparse.SUPPRESS)
+    be.set_defaults(func=_bench)
+
     rig = sub.add_parser("rig", help="the ARKit-52 demo head").add_subparsers(dest="rig_command", required=True, metavar="ACTION")
     cs = rig.add_parser("contact-sheet", help="render every ARKit key of the demo head at weight 1 (needs bpy)")
     cs.add_argument("--out", required=True)
     cs.add_argument("--resolution", type=int, default=160, help="pixels per cell")
     cs.add_argument("--samples", type=int, default=8, help="Cycles samples")
     cs.set_defaults(func=_rig_contact_sheet)
+    dm = sub.add_parser("demo", help="animate the demo head from the bundled clip; save and render it (needs bpy)")
+    dm.add_argument("--out", default="output", help="folder for demo.blend, demo_preview.png, demo.mp4")
+    dm.add_argument("--resolution", type=int, default=256, help="pixels (square) of each contact-sheet frame")
+    dm.add_argument("--samples", type=int, default=8, help="Cycles samples of the contact sheet")
+    dm.add_argument("--video-resolution", type=int, default=192, help="pixels (square) of the video")
+    dm.add_argument("--video-samples", type=int, default=4, help="Cycles samples of the video")
+    dm.add_argument("--video", choices=["auto", "always", "never"], default="auto",
+                    help="demo.mp4 with sound: auto renders it when the estimate fits --video-budget")
+    dm.add_argument("--video-budget", type=float, default=240.0, help="seconds the video may take (auto)")
+    dm.add_argument("--make-clip", action="store_true",
+                    help="only regenerate the bundled clip core/assets/demo/demo_line.wav + .npz (festival)")
+    dm.set_defaults(func=_demo)
     return p
 
 

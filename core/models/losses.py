@@ -61,3 +61,21 @@ def acceleration_loss(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tens
     """MSE between second differences: penalises jitter the target does not have (smoothness)."""
     triple_mask = None if mask is None else mask[:, 2:] & mask[:, 1:-1] & mask[:, :-2]
     return _masked_mean((pred.diff(n=2, dim=1) - target.diff(n=2, dim=1)) ** 2, triple_mask)
+
+
+def cross_modal_contrastive_loss(
+    a: torch.Tensor, b: torch.Tensor, labels: torch.Tensor, temperature: float
+) -> torch.Tensor:
+    """InfoNCE between two views (batch, dim) each L2-normalised: a_i attracts every b_j with labels_j == labels_i.
+
+    Used by the personalizer enhancer (L_pc): a = personalization embeddings, b = embeddings of the generated
+    upper-face motion, labels = style group (speaker x emotion). Symmetric (a -> b and b -> a).
+    """
+    logits = a @ b.T / temperature  # (batch, batch)
+    positive = labels[:, None] == labels[None, :]
+    log_ab = logits.log_softmax(dim=1)
+    log_ba = logits.T.log_softmax(dim=1)
+    per_row = positive.sum(dim=1).clamp_min(1)
+    loss_ab = -(log_ab.masked_fill(~positive, 0.0).sum(dim=1) / per_row)
+    loss_ba = -(log_ba.masked_fill(~positive.T, 0.0).sum(dim=1) / per_row)
+    return 0.5 * (loss_ab.mean() + loss_ba.mean())

@@ -51,6 +51,9 @@ class TalkerConfig:
     neutral_ema: float = 0.99  # running mean of neutral clips' emotion embeddings: emotion_strength = 0
     min_motion_std: float = 0.02  # floor for channels that barely move, so normalising does not blow them up
     sampling_steps: int = 16
+    # The baseline (FaceFormer-style deterministic regressor): same networks, but always t = 1 with x_t = 0, so one
+    # forward pass maps audio + style straight to motion. No noise, no diversity.
+    deterministic: bool = False
 
     def __post_init__(self) -> None:
         p, d = self.personalizer, self.denoiser
@@ -179,8 +182,11 @@ class DiffusionTalker(nn.Module):
             self._update_neutral_emotion(style.emotion, batch["emotion"])
         tokens = self.personalizer.fuse(style.identity, style.emotion)
 
-        t = 1.0 - torch.rand(b, device=device)  # (batch,) in (0, 1]
-        x_t = q_sample(x0, t, torch.randn_like(x0))
+        if cfg.deterministic:
+            t, x_t = torch.ones(b, device=device), torch.zeros_like(x0)
+        else:
+            t = 1.0 - torch.rand(b, device=device)  # (batch,) in (0, 1]
+            x_t = q_sample(x0, t, torch.randn_like(x0))
 
         prefix_length = torch.randint(1, cfg.max_prefix_frames + 1, (b,), device=device).clamp_max(frames // 2)
         prefix_length = prefix_length * (torch.rand(b, device=device) < cfg.prefix_prob)
@@ -273,8 +279,13 @@ class DiffusionTalker(nn.Module):
             prefix_full = torch.zeros(b, frames, prefix.shape[2], device=prefix.device, dtype=prefix.dtype)
             prefix_full[:, :k] = prefix
             prefix_mask = (torch.arange(frames, device=prefix.device) < k).expand(b, frames)
+        shape = (b, frames, self.config.denoiser.motion_dim)
+        if self.config.deterministic:  # one pass from x_t = 0 at t = 1 (see TalkerConfig.deterministic)
+            steps = 1
         sampler = DDIMSampler(steps)
-        x = sampler.initial_noise((b, frames, self.config.denoiser.motion_dim), generator, audio_feats.device)
+        x = sampler.initial_noise(shape, generator, audio_feats.device)
+        if self.config.deterministic:
+            x = torch.zeros(shape, device=audio_feats.device)
         for t in sampler.timesteps:
             x0_pred = self.denoise(x, t, audio_feats, tokens, guidance_scale, prefix_full, prefix_mask)
             x = sampler.step(x0_pred, t, x)

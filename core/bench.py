@@ -1,0 +1,166 @@
+"""`python -m core bench --json OUT.json`: teacher-16 vs student-2 speed, size, quality ratio, memory, long audio.
+
+A benchmark, not a test: numbers measured in one run on this machine, written as JSON. Each timed case runs in its own
+subprocess (`python -m core bench --case ...`) so its peak resident memory (ru_maxrss) is its own, with the same
+torch thread count. The 60 s clip and the 10 minute clip are real corpus speech (held-out voices) joined end to end.
+
+Keys: teacher_steps, student_steps, teacher_s, student_s, speedup, teacher_mb, student_mb, size_reduction,
+student_rtf, teacher_rtf, lve_ratio (student LVE / teacher LVE on held-out clips), teacher_peak_mb,
+student_peak_mb, long_audio_s, long_audio_peak_mb, long_audio_join_ratio (largest frame-to-frame change at a
+window join over the median change; 1 = no visible seam), plus the numpy backend's student time.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def join_clips(corpus: Path, split: str, seconds: float, out: Path) -> Path:
+    """Concatenate a split's wavs (in splits.json order, repeating if needed) into one `seconds`-long wav."""
+    from core.audio import load_audio, save_wav
+    from core.training.corpus_features import read_splits
+
+    ids = read_splits(corpus)[split]
+    pieces, total, i = [], 0, 0
+    while total < seconds * 16000:
+        audio = load_audio(corpus / f"{ids[i % len(ids)]}.wav")
+        pieces.append(audio)
+        total += audio.size
+        i += 1
+    return save_wav(out, np.concatenate(pieces)[: int(seconds * 16000)])
+
+
+def window_join_ratio(weights: np.ndarray, window_frames: int, prefix_frames: int, crossfade_frames: int) -> float:
+    """max over window joins of the frame-to-frame change there, over the median change of the whole take."""
+    change = np.linalg.norm(np.diff(weights, axis=0), axis=1)  # (frames - 1,)
+    median = float(np.median(change)) or 1e-9
+    joins, written = [], window_frames
+    step = window_frames - prefix_frames - crossfade_frames
+    while written < len(weights):
+        joins.append(written - crossfade_frames)  # where the new window's frames take over
+        written += step
+    worst = 0.0
+    for j in joins:
+        lo, hi = max(j - crossfade_frames - 1, 0), min(j + 2, len(change))
+        worst = max(worst, float(change[lo:hi].max()) / median)
+    return worst
+
+
+def run_case(case: str, weights_dir: Path, audio: Path, threads: int) -> dict:
+    """One timed generation in this process: model load excluded, audio decoding + features + sampling included."""
+    import threading
+
+    import torch
+
+    from core.animation_job import AnimationRequest
+    from core.inference import load_engine
+
+    torch.set_num_threads(threads)
+    model, backend = {"teacher": ("teacher", "torch"), "student": ("student", "torch"),
+                      "student-numpy": ("student", "numpy"), "long": ("student", "torch")}[case]  # fmt: skip
+    engine = load_engine(weights_dir, device="cpu", backend=backend, model=model)
+    request = AnimationRequest(audio_path=audio, seed=0, fps=30.0)
+    started = time.perf_counter()
+    animation = engine.animate(request, lambda *_: None, threading.Event())
+    seconds = time.perf_counter() - started
+    result = {
+        "case": case,
+        "seconds": seconds,
+        "audio_seconds": animation.duration,
+        "steps": engine.steps,
+        "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    }
+    if case == "long":
+        w = engine.window
+        result["join_ratio"] = window_join_ratio(animation.weights, w.window_frames, w.prefix_frames, w.crossfade_frames)
+    return result
+
+
+def _subprocess_case(case: str, weights_dir: Path, audio: Path, threads: int) -> dict:
+    env = {**os.environ, "OMP_NUM_THREADS": str(threads), "PYTHONPATH": str(REPO)}
+    out = subprocess.run(
+        [sys.executable, "-m", "core", "bench", "--case", case, "--weights", str(weights_dir), "--audio", str(audio),
+         "--threads", str(threads)],
+        capture_output=True, text=True, env=env, cwd=REPO, check=False,
+    )  # fmt: skip
+    if out.returncode != 0:
+        raise RuntimeError(f"bench case {case} failed:\n{out.stderr[-2000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def model_megabytes(weights_dir: Path) -> tuple[float, float]:
+    """(teacher, student) parameter megabytes at float32, the teacher including its frozen Whisper encoder."""
+    from core.inference import load_engine
+
+    teacher = load_engine(weights_dir, device="cpu", backend="torch", model="teacher")
+    student = load_engine(weights_dir, device="cpu", backend="torch", model="student")
+
+    def mb(*modules) -> float:
+        return sum(p.numel() for m in modules for p in m.parameters()) * 4 / 1e6
+
+    return mb(teacher.backend.talker, teacher.backend.encoder.model), mb(student.backend.talker, student.backend.encoder)
+
+
+def lve_ratio(weights_dir: Path, corpus: Path, clips: int) -> tuple[float, float]:
+    """(student LVE, teacher LVE) on the same held-out clips, each with its own features and steps."""
+    from core.evaluation import evaluate
+    from core.training.corpus_features import load_training_set
+    from core.training.export import shipped_talker
+
+    results = []
+    for model in ("student", "teacher"):
+        talker, spec = shipped_talker(weights_dir, model, corpus)
+        heldout = load_training_set(corpus, ["heldout_voices", "heldout_sentences"], spec, progress=False)
+        train = load_training_set(corpus, "train", spec, limit=200, progress=False)
+        report = evaluate(talker, heldout, train, max_clips=clips, diversity_clips=0)
+        results.append(report["lve"])
+    return results[0], results[1]
+
+
+def benchmark(weights_dir: Path, corpus: Path, threads: int = 2, lve_clips: int = 40) -> dict:
+    with tempfile.TemporaryDirectory() as tmp:
+        minute = join_clips(corpus, "heldout_voices", 60.0, Path(tmp) / "minute.wav")
+        ten_minutes = join_clips(corpus, "heldout_voices", 600.0, Path(tmp) / "ten_minutes.wav")
+        teacher = _subprocess_case("teacher", weights_dir, minute, threads)
+        student = _subprocess_case("student", weights_dir, minute, threads)
+        student_numpy = _subprocess_case("student-numpy", weights_dir, minute, threads)
+        long = _subprocess_case("long", weights_dir, ten_minutes, threads)
+    teacher_mb, student_mb = model_megabytes(weights_dir)
+    student_lve, teacher_lve = lve_ratio(weights_dir, corpus, lve_clips)
+    return {
+        "threads": threads,
+        "clip_seconds": student["audio_seconds"],
+        "teacher_steps": teacher["steps"],
+        "student_steps": student["steps"],
+        "teacher_s": teacher["seconds"],
+        "student_s": student["seconds"],
+        "speedup": teacher["seconds"] / student["seconds"],
+        "teacher_rtf": teacher["audio_seconds"] / teacher["seconds"],
+        "student_rtf": student["audio_seconds"] / student["seconds"],
+        "student_numpy_s": student_numpy["seconds"],
+        "student_numpy_rtf": student_numpy["audio_seconds"] / student_numpy["seconds"],
+        "teacher_mb": teacher_mb,
+        "student_mb": student_mb,
+        "size_reduction": 1.0 - student_mb / teacher_mb,
+        "student_disk_mb": (weights_dir / "student.safetensors").stat().st_size / 1e6,
+        "teacher_lve": teacher_lve,
+        "student_lve": student_lve,
+        "lve_ratio": student_lve / teacher_lve,
+        "teacher_peak_mb": teacher["peak_mb"],
+        "student_peak_mb": student["peak_mb"],
+        "long_audio_seconds": long["audio_seconds"],
+        "long_audio_s": long["seconds"],
+        "long_audio_peak_mb": long["peak_mb"],
+        "long_audio_join_ratio": long["join_ratio"],
+    }

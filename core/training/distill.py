@@ -1,0 +1,376 @@
+"""`python -m core distill`: the shipped student, from the trained teacher (METHOD.md, "Student").
+
+Phase A, L_ae: the small StudentAudioEncoder (log-mel -> conv -> local attention) learns to reproduce the frozen Whisper
+  encoder's features on the corpus (MSE per feature dimension, scaled by the dimension's spread), so the student needs
+  neither Whisper nor transformers at run time.
+Phase B, progressive distillation (Salimans & Ho 2022): a student initialised from its teacher learns to do in ONE
+  DDIM step what the teacher does in `teacher_steps / student_steps` steps (L_dis, an x0 target solved so one student
+  step lands where the teacher's steps land, SNR-weighted), 16 -> 8 -> 4 -> 2: each round's student becomes the next
+  round's teacher. The student sees its own encoder's features, the teacher Whisper's, for the same audio.
+  Personalizer enhancer L_pc: InfoNCE between the student's personalization embedding and an embedding of the
+  upper-face motion it generates (same speaker x emotion attract), so the style survives the step reduction.
+Ablations (same code, other settings): `rounds=[2]` (direct 16 -> 2), `pc_weight=0`, `student_encoder=false`
+(the student keeps the big encoder: no L_ae).
+
+Resumable: each finished phase / round writes `RUN_DIR/<phase>.safetensors` and is skipped on a rerun.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+import sys
+import time
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from safetensors.torch import load_file, save_file
+
+from core.models.diffusion import DDIMSampler, alpha_sigma, distillation_x0_target, q_sample
+from core.models.losses import cross_modal_contrastive_loss, supervised_contrastive_loss
+from core.models.student_audio_encoder import StudentAudioEncoder, StudentEncoderConfig
+from core.models.talker import DiffusionTalker
+from core.rig.arkit import upper_face_indices
+from core.training.batches import BatchSampler, BatchSpec
+from core.training.corpus_features import (
+    DEFAULT_CACHE_DIR,
+    EncoderSpec,
+    TrainingClip,
+    corpus_hash,
+    label_maps,
+    load_training_set,
+)
+
+
+@dataclass
+class DistillConfig:
+    data: str = "data/corpus"
+    teacher: str = "runs/teacher"  # a training run (RUN_DIR/model.safetensors)
+    run_dir: str = "runs/distill"
+    seed: int = 0
+    teacher_steps: int = 16
+    rounds: list[int] = field(default_factory=lambda: [8, 4, 2])  # student steps after each round
+    round_steps: int = 500
+    lr: float = 2e-4
+    pc_weight: float = 0.1
+    style_nce_weight: float = 0.05  # keeps the identity / emotion embeddings contrastive on the new features
+    pc_temperature: float = 0.1
+    batch: BatchSpec = field(default_factory=BatchSpec)
+    student_encoder: bool = True  # False: ablation "student keeps the big encoder (no L_ae)"
+    encoder_config: dict = field(default_factory=dict)  # StudentEncoderConfig overrides
+    encoder_steps: int = 1500
+    encoder_lr: float = 1e-3
+    encoder_batch: int = 16
+    encoder_crop_frames: int = 90  # motion frames (a multiple of 3: 30 fps <-> 100 mel frames/s)
+    teacher_encoder: EncoderSpec = field(default_factory=EncoderSpec)
+    cache_dir: str = str(DEFAULT_CACHE_DIR)
+    threads: int = 2
+    feature_jobs: int = 2
+    log_every: int = 25
+    limit_clips: int | None = None
+
+    @classmethod
+    def from_dict(cls, values: dict) -> DistillConfig:
+        values = dict(values)
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ValueError(f"unknown distillation config keys {unknown}; valid keys: {sorted(known)}")
+        if "batch" in values:
+            values["batch"] = BatchSpec(**values["batch"])
+        if "teacher_encoder" in values:
+            values["teacher_encoder"] = EncoderSpec(**values["teacher_encoder"])
+        return cls(**values)
+
+
+# ---------------------------------------------------------------- phase A: the student audio encoder (L_ae)
+
+
+def _motion_frame_positions(frames: int, fps: float, rate: float = 50.0) -> tuple[torch.Tensor, torch.Tensor]:
+    """For motion frames 0..frames-1, the lower encoder frame and the interpolation fraction (the project clock)."""
+    position = torch.arange(frames, dtype=torch.float64) * rate / fps
+    lower = position.floor().long()
+    return lower, (position - lower).float()
+
+
+def encoder_to_motion_frames(features: torch.Tensor, frames: int, fps: float) -> torch.Tensor:
+    """(batch, enc_frames, dim) at 50/s -> (batch, frames, dim) at fps, linear interpolation, clamped at the end."""
+    lower, fraction = _motion_frame_positions(frames, fps)
+    last = features.shape[1] - 1
+    lo, hi = lower.clamp_max(last), (lower + 1).clamp_max(last)
+    f = fraction.to(features.device)[None, :, None]
+    return features[:, lo] * (1 - f) + features[:, hi] * f
+
+
+def train_student_encoder(
+    config: DistillConfig, clips: list[TrainingClip], audio: dict[str, np.ndarray], log, progress: bool
+) -> StudentAudioEncoder:
+    from core.models.log_mel import log_mel
+
+    torch.manual_seed(config.seed)
+    rng = np.random.default_rng(config.seed)
+    encoder = StudentAudioEncoder(StudentEncoderConfig(**config.encoder_config))
+    n = config.encoder_crop_frames
+    if n % 3:
+        raise ValueError(f"encoder_crop_frames must be a multiple of 3 (30 fps vs 100 mel frames/s), got {n}")
+    usable = [c for c in clips if c.frames >= n and abs(c.fps - 30.0) < 1e-6]
+    if not usable:
+        raise ValueError(f"no 30 fps clip has {n} frames; lower encoder_crop_frames")
+    mels = {c.clip_id: log_mel(audio[c.clip_id]) for c in usable}  # (80, mel_frames) each
+    dim_std = torch.from_numpy(np.concatenate([c.audio for c in usable[:300]]).std(axis=0)).clamp_min(1e-3)
+    optimizer = torch.optim.AdamW(encoder.parameters(), lr=config.encoder_lr, weight_decay=0.01)
+    bar = _bar(config.encoder_steps, "L_ae", progress)
+    encoder.train()
+    for step in range(config.encoder_steps):
+        lr = config.encoder_lr * 0.5 * (1 + math.cos(math.pi * step / config.encoder_steps))
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+        mel_batch, target_batch = [], []
+        for index in rng.integers(0, len(usable), config.encoder_batch):
+            clip = usable[int(index)]
+            start = 3 * int(rng.integers(0, (clip.frames - n) // 3 + 1))  # motion frame, a multiple of 3
+            m0 = start * 10 // 3
+            mel = mels[clip.clip_id][:, m0 : m0 + n * 10 // 3]
+            mel_batch.append(np.pad(mel, ((0, 0), (0, n * 10 // 3 - mel.shape[1])), constant_values=mel.min()))
+            target_batch.append(clip.audio[start : start + n])
+        mel_t = torch.from_numpy(np.stack(mel_batch))  # (batch, 80, mel frames)
+        target = torch.from_numpy(np.stack(target_batch))  # (batch, n, 512) Whisper on motion frames
+        pred = encoder_to_motion_frames(encoder(mel_t), n, 30.0)
+        loss = (((pred - target) / dim_std) ** 2).mean()
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(encoder.parameters(), 1.0)
+        optimizer.step()
+        if bar is not None:
+            bar.update(1)
+            bar.set_postfix_str(f"L_ae {float(loss.detach()):.4f}")
+        if (step + 1) % config.log_every == 0:
+            log({"phase": "encoder", "step": step + 1, "L_ae": float(loss.detach()), "lr": lr})
+    if bar is not None:
+        bar.close()
+    return encoder.eval()
+
+
+@torch.no_grad()
+def student_features(encoder: StudentAudioEncoder, clip: TrainingClip, audio: np.ndarray) -> np.ndarray:
+    """The student encoder's features of a clip on its motion frames: (frames, dim)."""
+    feats = encoder.encode(audio)[None]  # (1, enc_frames, dim)
+    return encoder_to_motion_frames(feats, clip.frames, clip.fps)[0].numpy()
+
+
+# ---------------------------------------------------------------- phase B: progressive distillation (L_dis, L_pc)
+
+
+class UpperFaceMotionEmbedding(nn.Module):
+    """Training-only head for L_pc: generated upper-face motion (batch, frames, k) -> unit embedding (batch, dim)."""
+
+    def __init__(self, channels: int, dim: int, width: int = 128) -> None:
+        super().__init__()
+        self.conv = nn.Sequential(
+            nn.Conv1d(channels, width, 5, padding=2), nn.GELU(), nn.Conv1d(width, width, 5, padding=4, dilation=2)
+        )
+        self.head = nn.Linear(2 * width, dim)
+
+    def forward(self, motion: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        h = F.gelu(self.conv(motion.transpose(1, 2))).transpose(1, 2)  # (batch, frames, width)
+        m = mask[..., None].float()
+        mean = (h * m).sum(1) / m.sum(1).clamp_min(1)
+        std = (((h - mean[:, None]) ** 2 * m).sum(1) / m.sum(1).clamp_min(1)).sqrt()
+        return F.normalize(self.head(torch.cat([mean, std], dim=-1)), dim=-1)
+
+
+def _x0(model: DiffusionTalker, x_t, t, audio, tokens, mask) -> torch.Tensor:
+    return model.denoiser(x_t, t, audio, tokens, frame_mask=mask)
+
+
+def distill_round(
+    config: DistillConfig,
+    teacher: DiffusionTalker,
+    student: DiffusionTalker,
+    teacher_steps: int,
+    student_steps: int,
+    sampler: BatchSampler,
+    teacher_slice: slice,
+    student_slice: slice,
+    log,
+    progress: bool,
+) -> dict:
+    """One round: `student` (trained in place) learns one step per `teacher_steps / student_steps` teacher steps."""
+    if teacher_steps % student_steps:
+        raise ValueError(f"teacher steps {teacher_steps} must be a multiple of student steps {student_steps}")
+    per_step = teacher_steps // student_steps
+    teacher_grid = DDIMSampler(teacher_steps)
+    upper = torch.from_numpy(upper_face_indices())
+    pc_head = UpperFaceMotionEmbedding(len(upper), student.config.personalizer.embed_dim)
+    params = list(student.parameters()) + list(pc_head.parameters())
+    optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=0.0)
+    bar = _bar(config.round_steps, f"distill {teacher_steps}->{student_steps}", progress)
+    student.train()
+    last = {}
+    for step in range(config.round_steps):
+        lr = config.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * step / config.round_steps)))
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+        batch = sampler.sample()
+        mask, ref_mask = batch["frame_mask"], batch["ref_mask"]
+        t_audio, s_audio = batch["audio"][..., teacher_slice], batch["audio"][..., student_slice]
+        t_ref, s_ref = batch["ref_audio"][..., teacher_slice], batch["ref_audio"][..., student_slice]
+        b = mask.shape[0]
+        x0 = teacher.normalize(batch["motion"])
+        # Student timesteps on its own grid: t = i / student_steps, i in 1..student_steps.
+        t = torch.randint(1, student_steps + 1, (b,)).float() / student_steps
+        x_t = q_sample(x0, t, torch.randn_like(x0))
+        with torch.no_grad():
+            t_tokens = teacher.personalizer(t_ref, ref_mask)
+            x, tt = x_t, t.clone()
+            for _ in range(per_step):  # the teacher's steps from t down to t - 1 / student_steps
+                t_next = (tt - 1.0 / teacher_steps).clamp_min(0.0)
+                x = teacher_grid.step(_x0(teacher, x, tt, t_audio, t_tokens, mask), tt, x, t_prev=t_next)
+                tt = t_next
+            target = distillation_x0_target(x_t, t, x, tt)
+        style = student.personalizer.encode_style(s_ref, ref_mask)
+        s_tokens = student.personalizer.fuse(style.identity, style.emotion)
+        x0_pred = _x0(student, x_t, t, s_audio, s_tokens, mask)
+        alpha, sigma = alpha_sigma(t, x0)
+        snr_weight = (alpha**2 / sigma.clamp_min(1e-6) ** 2).clamp(1.0, 50.0)  # truncated SNR (capped: t -> 0)
+        m = mask[..., None].float()
+        l_dis = ((x0_pred - target) ** 2 * snr_weight * m).sum() / (m.sum() * x0.shape[-1])
+        losses = {"L_dis": l_dis}
+        group = batch["speaker"] * 100 + batch["emotion"]
+        if config.pc_weight > 0:
+            motion_emb = pc_head(x0_pred[..., upper], mask)
+            style_emb = F.normalize(torch.cat([style.identity, style.emotion], dim=-1), dim=-1)
+            style_emb = F.normalize(
+                style_emb[..., : motion_emb.shape[-1]] + style_emb[..., motion_emb.shape[-1] :], dim=-1
+            )
+            losses["L_pc"] = cross_modal_contrastive_loss(style_emb, motion_emb, group, config.pc_temperature)
+        if config.style_nce_weight > 0:
+            temperature = student.config.personalizer.temperature
+            losses["identity_nce"] = supervised_contrastive_loss(style.identity, batch["speaker"], temperature)
+            losses["emotion_nce"] = supervised_contrastive_loss(style.emotion, batch["emotion"], temperature)
+        total = l_dis + config.pc_weight * losses.get("L_pc", 0.0)
+        total = total + config.style_nce_weight * (losses.get("identity_nce", 0.0) + losses.get("emotion_nce", 0.0))
+        optimizer.zero_grad(set_to_none=True)
+        total.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        optimizer.step()
+        last = {k: float(v.detach()) for k, v in losses.items()}
+        if bar is not None:
+            bar.update(1)
+            bar.set_postfix_str(f"L_dis {last['L_dis']:.4f}")
+        if (step + 1) % config.log_every == 0:
+            log({"phase": f"round{student_steps}", "step": step + 1, "lr": lr, **last})
+    if bar is not None:
+        bar.close()
+    student.eval()
+    return last
+
+
+def _update_neutral(student: DiffusionTalker, clips: list[TrainingClip], dim_slice: slice) -> None:
+    """The student's neutral emotion embedding (emotion_strength = 0): mean over neutral clips, on its features."""
+    neutral = [c for c in clips if c.emotion == "neutral"][:200]
+    if not neutral:
+        return
+    with torch.no_grad():
+        embs = [
+            student.personalizer.encode_style(torch.from_numpy(c.audio[:, dim_slice])[None]).emotion[0] for c in neutral
+        ]
+        student.personalizer.neutral_emotion.copy_(F.normalize(torch.stack(embs).mean(0), dim=0))
+
+
+def _bar(total: int, desc: str, progress: bool):
+    if not progress:
+        return None
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc=desc, unit="step", file=sys.stderr)
+
+
+def _paired(clips: list[TrainingClip], extra: dict[str, np.ndarray]) -> list[TrainingClip]:
+    """Clips whose features are [teacher features | student features] side by side (one crop serves both)."""
+    return [copy.copy(c) for c in clips] if not extra else [
+        TrainingClip(c.clip_id, c.speaker, c.emotion, np.concatenate([c.audio, extra[c.clip_id]], axis=1), c.motion,
+                     c.fps, c.phones, c.phone_times)
+        for c in clips
+    ]  # fmt: skip
+
+
+def distill(config: DistillConfig, progress: bool = True) -> dict:
+    """Run (or resume) phases A and B; returns the trained pieces and a summary."""
+    from core.audio import load_audio
+    from core.training.train_teacher import load_trained_talker
+
+    torch.manual_seed(config.seed)
+    torch.set_num_threads(config.threads)
+    run_dir = Path(config.run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    log_file = open(run_dir / "log.jsonl", "a")
+    started = time.perf_counter()
+
+    def log(entry: dict) -> None:
+        entry["minutes"] = round((time.perf_counter() - started) / 60, 2)
+        log_file.write(json.dumps(entry) + "\n")
+        log_file.flush()
+
+    data = Path(config.data)
+    teacher = load_trained_talker(Path(config.teacher))
+    teacher.requires_grad_(False)
+    train = load_training_set(
+        data, "train", config.teacher_encoder, Path(config.cache_dir), config.feature_jobs, config.limit_clips, progress
+    )
+    speakers, emotions = label_maps(train)
+    record = {
+        "distill_config": asdict(config),
+        "corpus_hash": corpus_hash(data),
+        "teacher_config": teacher.config.to_dict(),
+        "teacher": str(config.teacher),
+        "train_clips": len(train),
+    }
+    (run_dir / "config.json").write_text(json.dumps(record, indent=1))
+
+    encoder = None
+    extra: dict[str, np.ndarray] = {}
+    if config.student_encoder:
+        encoder_path = run_dir / "student_encoder.safetensors"
+        audio = {c.clip_id: load_audio(data / f"{c.clip_id}.wav") for c in train}
+        if encoder_path.is_file():
+            encoder = StudentAudioEncoder(StudentEncoderConfig(**config.encoder_config))
+            encoder.load_state_dict(load_file(str(encoder_path)))
+            encoder.eval()
+        else:
+            encoder = train_student_encoder(config, train, audio, log, progress)
+            save_file(encoder.state_dict(), str(encoder_path))
+        extra = {c.clip_id: student_features(encoder, c, audio[c.clip_id]) for c in train}
+        del audio
+    teacher_dim = train[0].audio.shape[1]
+    paired = _paired(train, extra)
+    sampler = BatchSampler(paired, speakers, emotions, config.batch, seed=config.seed)
+    student_slice = slice(teacher_dim, None) if extra else slice(0, teacher_dim)
+
+    current_teacher, current_steps, teacher_slice = teacher, config.teacher_steps, slice(0, teacher_dim)
+    summary = {}
+    for student_steps in config.rounds:
+        round_path = run_dir / f"student_{student_steps}step.safetensors"
+        student = copy.deepcopy(current_teacher)
+        student.requires_grad_(True)
+        if round_path.is_file():
+            student.load_state_dict(load_file(str(round_path)))
+        else:
+            summary[f"round_{current_steps}_to_{student_steps}"] = distill_round(
+                config, current_teacher, student, current_steps, student_steps, sampler, teacher_slice, student_slice,
+                log, progress,
+            )  # fmt: skip
+            _update_neutral(student, paired, student_slice)
+            save_file({k: v.contiguous() for k, v in student.state_dict().items()}, str(round_path))
+        student.eval().requires_grad_(False)
+        student.config.sampling_steps = student_steps
+        # Every later teacher is a student: it eats the student's features.
+        current_teacher, current_steps, teacher_slice = student, student_steps, student_slice
+    log_file.close()
+    return {"student": current_teacher, "encoder": encoder, "speakers": speakers, "emotions": emotions, **record,
+            "summary": summary}  # fmt: skip

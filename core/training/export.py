@@ -1,0 +1,141 @@
+"""Trained runs -> what ships in `weights/` (via core.inference.save_teacher / save_student), and back for evaluation.
+
+The style library is built from audio-only embeddings of every corpus clip (training voices and the two held-out
+voices alike: a user picks a voice by name), one identity per voice, one emotion per label, plus "default" and
+"neutral" (core.style_library.build_style_library).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+
+from core.evaluation import Talker, cached_features
+from core.models.talker import DiffusionTalker
+from core.style_library import StyleLibrary, build_style_library
+from core.training.corpus_features import EncoderSpec, TrainingClip
+
+TRAINING_COMMANDS = {
+    "teacher": "python -m core train teacher --config configs/teacher.json",
+    "student": "python -m core distill --config configs/distill.json",
+}
+
+
+@torch.no_grad()
+def style_library_from_clips(model: DiffusionTalker, clips: list[TrainingClip], features) -> StyleLibrary:
+    identity, emotion = {}, {}
+    for clip in clips:
+        style = model.encode_style(features(clip)[None])
+        identity[clip.clip_id], emotion[clip.clip_id] = style.identity[0].numpy(), style.emotion[0].numpy()
+    return build_style_library(
+        identity, emotion, {c.clip_id: c.speaker for c in clips}, {c.clip_id: c.emotion for c in clips}
+    )
+
+
+def _spread(clips: list[TrainingClip], per_label: int = 40) -> list[TrainingClip]:
+    """At most `per_label` clips per (speaker, emotion): enough for a stable mean, fast to embed."""
+    counts: dict[tuple[str, str], int] = {}
+    out = []
+    for clip in clips:
+        key = (clip.speaker, clip.emotion)
+        if counts.get(key, 0) < per_label:
+            counts[key] = counts.get(key, 0) + 1
+            out.append(clip)
+    return out
+
+
+def export_teacher(run_dir: Path, weights_dir: Path, clips: list[TrainingClip], encoder: EncoderSpec, extra: dict) -> dict:
+    from core.inference import save_teacher
+    from core.training.train_teacher import _encoder_cache_id, load_trained_talker
+
+    model = load_trained_talker(run_dir)
+    styles = style_library_from_clips(model, _spread(clips), cached_features)
+    built = encoder.build()
+    record = json.loads((Path(run_dir) / "config.json").read_text())
+    return save_teacher(
+        weights_dir, model, styles,
+        whisper_size=encoder.whisper_size, whisper_window_seconds=encoder.window_seconds,
+        whisper_overlap_seconds=encoder.overlap_seconds, audio_encoder_cache_id=built.cache_id,
+        steps=model.config.sampling_steps,
+        metadata={"corpus_hash": record["corpus_hash"], "feature_spec": _encoder_cache_id(encoder)},
+        manifest_extra={"teacher": {**extra, "training_command": TRAINING_COMMANDS["teacher"],
+                                    "corpus_hash": record["corpus_hash"], "train_config": record["train_config"]}},
+    )  # fmt: skip
+
+
+def student_feature_function(encoder, data: Path):
+    """clip -> the student encoder's features of the clip's wav, on its motion frames (what the shipped model sees)."""
+    from core.audio import load_audio
+    from core.training.distill import student_features
+
+    def features(clip: TrainingClip) -> torch.Tensor:
+        return torch.from_numpy(student_features(encoder, clip, load_audio(Path(data) / f"{clip.clip_id}.wav")))
+
+    return features
+
+
+def shipped_talker(weights_dir: Path, model: str, data: Path, steps: int | None = None) -> tuple[Talker, EncoderSpec]:
+    """A model from `weights/` (checksums verified) as an evaluation Talker."""
+    from core.inference import load_engine
+
+    engine = load_engine(weights_dir, device="cpu", backend="torch", model=model)
+    talker_model = engine.backend.talker
+    if model == "teacher":
+        meta = engine_metadata(weights_dir, "teacher.safetensors")
+        spec = EncoderSpec(
+            whisper_size=meta["whisper_size"],
+            window_seconds=int(meta["whisper_window_seconds"]),
+            overlap_seconds=float(meta["whisper_overlap_seconds"]),
+        )
+        return Talker(talker_model, cached_features, steps or engine.steps, name="teacher"), spec
+    features = student_feature_function(engine.backend.encoder, data)
+    return Talker(talker_model, features, steps or engine.steps, name="student"), EncoderSpec()
+
+
+def engine_metadata(weights_dir: Path, name: str) -> dict:
+    from core.weights_io import load_weights
+
+    return load_weights(Path(weights_dir) / name, None)[1]
+
+
+
+def export_teacher_run(run_dir: Path, weights_dir: Path) -> dict:
+    """`python -m core export-teacher`: the run's EMA teacher + its style library into weights/."""
+    from core.training.corpus_features import load_training_set
+    from core.training.train_teacher import TeacherTrainConfig
+
+    record = json.loads((Path(run_dir) / "config.json").read_text())
+    config = TeacherTrainConfig.from_dict(record["train_config"])
+    data = Path(config.data)
+    clips = load_training_set(data, ["train", "heldout_voices"], config.encoder, Path(config.cache_dir))
+    log = [json.loads(line) for line in (Path(run_dir) / "log.jsonl").read_text().splitlines()]
+    last_eval = next((e for e in reversed(log) if "heldout_total" in e), {})
+    return export_teacher(run_dir, weights_dir, clips, config.encoder, {"training_log_last_eval": last_eval})
+
+
+def distill_and_export(config, weights_dir: Path | None) -> dict:
+    """Run the distillation; with `weights_dir`, write the shipped student + styles there (manifest updated)."""
+    from core.inference import save_student
+    from core.training.corpus_features import load_training_set
+    from core.training.distill import distill
+
+    result = distill(config)
+    summary = {k: v for k, v in result.items() if k not in ("student", "encoder")}
+    if weights_dir is None:
+        return summary
+    data = Path(config.data)
+    clips = _spread(load_training_set(data, ["train", "heldout_voices"], config.teacher_encoder, Path(config.cache_dir)))
+    student, encoder = result["student"], result["encoder"]
+    if encoder is None:
+        raise ValueError("the student without its own encoder (student_encoder=false) is an ablation; it does not ship")
+    styles = style_library_from_clips(student, clips, student_feature_function(encoder, data))
+    shas = save_student(
+        weights_dir, encoder, student, styles, steps=student.config.sampling_steps,
+        metadata={"corpus_hash": result["corpus_hash"]},
+        manifest_extra={"student": {"training_command": TRAINING_COMMANDS["student"], "corpus_hash": result["corpus_hash"],
+                                    "distill_config": result["distill_config"], "summary": result["summary"]}},
+    )  # fmt: skip
+    summary["weights"] = shas
+    return summary

@@ -1,0 +1,56 @@
+"""Name -> a model ready to evaluate: "teacher", "baseline", "student", a run directory, or a weights directory.
+
+Training runs export `RUN_DIR/model.safetensors` (EMA weights + config); the shipped models live in `weights/`.
+Each resolves to a core.evaluation.Talker: the DiffusionTalker, its feature function and its step count.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from core.evaluation import Talker, cached_features, evaluate
+from core.training.corpus_features import EncoderSpec, load_training_set
+
+RUN_DIRS = {"teacher": Path("runs/teacher"), "baseline": Path("runs/baseline")}
+WEIGHTS_DIR = Path(__file__).resolve().parents[2] / "weights"
+
+
+def resolve_talker(model: str, data: Path, steps: int | None = None) -> tuple[Talker, EncoderSpec]:
+    """The Talker named `model` and the encoder its cached features must come from."""
+    from core.training.train_teacher import load_trained_talker
+
+    path = RUN_DIRS.get(model, Path(model))
+    if (path / "model.safetensors").is_file():
+        talker = load_trained_talker(path)
+        default_steps = 1 if talker.config.deterministic else talker.config.sampling_steps
+        return Talker(talker, cached_features, steps or default_steps, name=model), EncoderSpec()
+    if model in ("teacher", "student") or (path / "manifest.json").is_file():
+        from core.training.export import shipped_talker
+
+        weights = WEIGHTS_DIR if model in ("teacher", "student") else path
+        return shipped_talker(weights, "teacher" if model == "teacher" else "student", data, steps)
+    raise FileNotFoundError(
+        f"no model '{model}': expected one of teacher, student, baseline, a run directory with model.safetensors "
+        "(python -m core train ...) or a weights directory with manifest.json"
+    )
+
+
+def evaluate_model(model: str, data: Path, split: str, steps: int | None = None, max_clips: int | None = 60) -> dict:
+    talker, encoder = resolve_talker(model, data, steps)
+    splits = ["heldout_voices", "heldout_sentences"] if split == "heldout" else [split]
+    heldout = load_training_set(data, splits, encoder)
+    train = load_training_set(data, "train", encoder)
+    sentences = [c for c in heldout if c.clip_id in set(_split_ids(data, "heldout_sentences"))]
+    report = evaluate(talker, heldout, train, retrieval_clips=sentences or None, max_clips=max_clips)
+    voices = [c for c in heldout if c.clip_id in set(_split_ids(data, "heldout_voices"))]
+    if voices and sentences:  # the lip-sync targets are judged on voices the model never heard
+        voice_report = evaluate(talker, voices, train, retrieval_clips=sentences, max_clips=max_clips)
+        report["heldout_voices"] = {k: v for k, v in voice_report.items() if isinstance(v, float)}
+    report["split"] = split
+    return report
+
+
+def _split_ids(data: Path, split: str) -> list[str]:
+    from core.training.corpus_features import read_splits
+
+    return read_splits(data).get(split, [])

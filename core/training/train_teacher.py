@@ -1,0 +1,247 @@
+"""`python -m core train teacher|baseline`: train the DiffusionTalker teacher (or the deterministic baseline) on a corpus.
+
+One loop, every loss visible (DiffusionTalker.training_loss returns them by name): AdamW, linear warm-up then cosine
+decay, gradient clipping, an EMA copy of the weights (what gets evaluated and exported). Seeded and resumable:
+`RUN_DIR/checkpoint.safetensors` holds model, EMA, optimizer and RNG states; rerunning the same command continues.
+`RUN_DIR/config.json` records the config and the corpus hash, `RUN_DIR/log.jsonl` one line per logged step
+(losses, learning rate, held-out losses and lip-sync checks).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+import sys
+import time
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from core.models.talker import DiffusionTalker, TalkerConfig
+from core.training.batches import BatchSampler, BatchSpec
+from core.training.corpus_features import (
+    DEFAULT_CACHE_DIR,
+    EncoderSpec,
+    TrainingClip,
+    corpus_hash,
+    label_maps,
+    load_training_set,
+    motion_statistics,
+)
+
+
+@dataclass
+class TeacherTrainConfig:
+    data: str = "data/corpus"
+    run_dir: str = "runs/teacher"
+    seed: int = 0
+    steps: int = 4000
+    lr: float = 5e-4
+    warmup_steps: int = 200
+    weight_decay: float = 0.01
+    grad_clip: float = 1.0
+    ema_decay: float = 0.998
+    batch: BatchSpec = field(default_factory=BatchSpec)
+    encoder: EncoderSpec = field(default_factory=EncoderSpec)
+    # The teacher's networks (overrides of TalkerConfig.for_audio_dim): sized for a 2-core CPU budget.
+    denoiser_width: int = 192
+    denoiser_layers: int = 4
+    personalizer_width: int = 128
+    deterministic: bool = False  # True: the FaceFormer-style regressor baseline
+    log_every: int = 25
+    eval_every: int = 500
+    checkpoint_every: int = 250
+    threads: int = 2
+    feature_jobs: int = 2
+    cache_dir: str = str(DEFAULT_CACHE_DIR)
+    limit_clips: int | None = None  # use only the first N training clips (tests, smoke runs)
+    max_minutes: float | None = None  # stop (with a checkpoint) after this much training time
+
+    @classmethod
+    def from_dict(cls, values: dict) -> TeacherTrainConfig:
+        values = dict(values)
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ValueError(f"unknown training config keys {unknown}; valid keys: {sorted(known)}")
+        if "batch" in values:
+            values["batch"] = BatchSpec(**values["batch"])
+        if "encoder" in values:
+            values["encoder"] = EncoderSpec(**values["encoder"])
+        return cls(**values)
+
+    def talker_config(self, audio_dim: int) -> TalkerConfig:
+        from core.models.denoiser import DenoiserConfig
+        from core.models.personalizer import PersonalizerConfig
+
+        return TalkerConfig(
+            personalizer=PersonalizerConfig(audio_dim=audio_dim, width=self.personalizer_width),
+            denoiser=DenoiserConfig(
+                audio_dim=audio_dim,
+                style_dim=self.personalizer_width,
+                width=self.denoiser_width,
+                layers=self.denoiser_layers,
+            ),
+            deterministic=self.deterministic,
+        )
+
+
+def learning_rate(config: TeacherTrainConfig, step: int) -> float:
+    if step < config.warmup_steps:
+        return config.lr * (step + 1) / config.warmup_steps
+    progress = (step - config.warmup_steps) / max(1, config.steps - config.warmup_steps)
+    return config.lr * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(progress, 1.0))))
+
+
+@torch.no_grad()
+def update_ema(ema: torch.nn.Module, model: torch.nn.Module, decay: float) -> None:
+    for e, p in zip(ema.parameters(), model.parameters(), strict=True):
+        e.lerp_(p, 1.0 - decay)
+    for e, b in zip(ema.buffers(), model.buffers(), strict=True):
+        e.copy_(b)
+
+
+@torch.no_grad()
+def heldout_report(model: DiffusionTalker, sampler: BatchSampler, clips: list[TrainingClip], steps: int) -> dict:
+    """Held-out diffusion loss on a fixed batch + lip-sync checks of a few generated clips."""
+    from core import metrics
+
+    model.eval()
+    with torch.random.fork_rng():  # the held-out draw must not change the training run's random stream
+        torch.manual_seed(1234)
+        losses = {f"heldout_{k}": float(v) for k, v in model.training_loss(sampler.sample()).items()}
+    hit, auc = [], []
+    for clip in clips[:8]:
+        audio = torch.from_numpy(clip.audio)[None]
+        style = model.encode_style(audio)  # the clip is its own (audio-only) reference here
+        pred = model.generate(audio, style, steps=steps, seed=0)[0].numpy()
+        hit.append(metrics.bilabial_closure_hit_rate(pred, clip.phones, clip.phone_times, clip.fps))
+        auc.append(metrics.vowel_bilabial_aperture_auc(pred, clip.phones, clip.phone_times, clip.fps))
+    losses["heldout_bilabial_hit_rate"] = float(np.nanmean(hit))
+    losses["heldout_aperture_auc"] = float(np.nanmean(auc))
+    model.train()
+    return losses
+
+
+def train_teacher(config: TeacherTrainConfig, progress: bool = True) -> dict:
+    """Train (or resume) and return a summary: final losses, held-out report, paths."""
+    torch.manual_seed(config.seed)
+    torch.set_num_threads(config.threads)
+    run_dir = Path(config.run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+
+    train = load_training_set(
+        Path(config.data), "train", config.encoder, Path(config.cache_dir), config.feature_jobs,
+        config.limit_clips, progress,
+    )  # fmt: skip
+    heldout = load_training_set(
+        Path(config.data), "heldout_sentences", config.encoder, Path(config.cache_dir), config.feature_jobs,
+        None if config.limit_clips is None else max(8, config.limit_clips // 8), progress,
+    )  # fmt: skip
+    speakers, emotions = label_maps(train)
+    audio_dim = train[0].audio.shape[1]
+    model = DiffusionTalker(config.talker_config(audio_dim))
+    mean, std = motion_statistics(train)
+    model.set_motion_stats(torch.from_numpy(mean), torch.from_numpy(std))
+    ema = copy.deepcopy(model).eval()
+    optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    sampler = BatchSampler(train, speakers, emotions, config.batch, seed=config.seed)
+    heldout_sampler = BatchSampler(heldout, speakers, emotions, config.batch, seed=config.seed + 1)
+
+    data_hash = corpus_hash(Path(config.data))
+    record = {
+        "train_config": asdict(config),
+        "talker_config": model.config.to_dict(),
+        "corpus_hash": data_hash,
+        "encoder_cache_id": _encoder_cache_id(config.encoder),
+        "speakers": speakers,
+        "emotions": emotions,
+        "train_clips": len(train),
+        "heldout_clips": len(heldout),
+        "parameters": sum(p.numel() for p in model.parameters()),
+    }
+    (run_dir / "config.json").write_text(json.dumps(record, indent=1))
+
+    checkpoint = run_dir / "checkpoint.safetensors"
+    step = 0
+    if checkpoint.is_file():
+        from core.training.checkpoint import load_checkpoint
+
+        step, _ = load_checkpoint(checkpoint, model, ema, optimizer, sampler.rng)
+        print(f"resumed from {checkpoint} at step {step}", file=sys.stderr)
+
+    bar = None
+    if progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=config.steps, initial=step, unit="step", desc=run_dir.name, file=sys.stderr)
+    log = open(run_dir / "log.jsonl", "a")
+    started = time.perf_counter()
+    model.train()
+    last: dict[str, float] = {}
+    eval_steps = 1 if config.deterministic else model.config.sampling_steps
+    try:
+        while step < config.steps:
+            for group in optimizer.param_groups:
+                group["lr"] = learning_rate(config, step)
+            losses = model.training_loss(sampler.sample())
+            optimizer.zero_grad(set_to_none=True)
+            losses["total"].backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
+            optimizer.step()
+            update_ema(ema, model, config.ema_decay if step > config.warmup_steps else 0.0)
+            step += 1
+            last = {k: float(v.detach()) for k, v in losses.items()}
+            if bar is not None:
+                bar.update(1)
+                bar.set_postfix_str(f"loss {last['total']:.4f}")
+            entry: dict = {}
+            if step % config.log_every == 0:
+                entry = {"step": step, "lr": learning_rate(config, step), **last}
+            if step % config.eval_every == 0 or step == config.steps:
+                entry = {"step": step, **last, **heldout_report(ema, heldout_sampler, heldout, eval_steps)}
+            if entry:
+                entry["minutes"] = round((time.perf_counter() - started) / 60, 2)
+                log.write(json.dumps(entry) + "\n")
+                log.flush()
+            out_of_time = config.max_minutes is not None and (time.perf_counter() - started) / 60 > config.max_minutes
+            if step % config.checkpoint_every == 0 or step == config.steps or out_of_time:
+                from core.training.checkpoint import save_checkpoint
+
+                save_checkpoint(checkpoint, model, ema, optimizer, step, sampler.rng, {"corpus_hash": data_hash})
+            if out_of_time:
+                print(f"stopping at step {step}: max_minutes={config.max_minutes} reached", file=sys.stderr)
+                break
+    finally:
+        log.close()
+        if bar is not None:
+            bar.close()
+    from safetensors.torch import save_file
+
+    save_file({k: v.contiguous() for k, v in ema.state_dict().items()}, str(run_dir / "model.safetensors"),
+              metadata={"talker_config": json.dumps(model.config.to_dict()), "step": str(step)})  # fmt: skip
+    return {"step": step, "last_losses": last, "run_dir": str(run_dir), **record}
+
+
+def _encoder_cache_id(spec: EncoderSpec) -> str:
+    if spec.kind == "whisper":
+        from core.models.audio_features import WHISPER_WINDOWING_VERSION
+
+        return f"whisper-{spec.whisper_size}-win{spec.window_seconds}s-ovl{spec.overlap_seconds}-v{WHISPER_WINDOWING_VERSION}"
+    return f"{spec.kind}:{spec.local_dir}"
+
+
+def load_trained_talker(run_dir: Path) -> DiffusionTalker:
+    """The EMA model a run exported (RUN_DIR/model.safetensors)."""
+    from safetensors import safe_open
+    from safetensors.torch import load_file
+
+    path = Path(run_dir) / "model.safetensors"
+    with safe_open(str(path), "pt") as handle:
+        config = TalkerConfig.from_dict(json.loads(handle.metadata()["talker_config"]))
+    model = DiffusionTalker(config)
+    model.load_state_dict(load_file(str(path)))
+    return model.eval()

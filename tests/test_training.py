@@ -1,0 +1,141 @@
+"""Teacher training, evaluation and distillation end to end on a real (small) generated corpus, with tiny networks."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from core.training.corpus_features import EncoderSpec, load_training_set
+
+pytestmark = [pytest.mark.slow, pytest.mark.tts]
+
+TINY_ENCODER = {"kind": "whisper", "whisper_size": "tiny.en", "window_seconds": 8, "overlap_seconds": 2.0}
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    from core.data.generate import generate_corpus
+
+    out = tmp_path_factory.mktemp("corpus")
+    generate_corpus(out, preset="small", seed=3, jobs=2, progress=False)
+    return out
+
+
+def _teacher_config(corpus, run_dir, **overrides):
+    from core.training.train_teacher import TeacherTrainConfig
+
+    values = {
+        "data": str(corpus), "run_dir": str(run_dir), "steps": 40, "warmup_steps": 5, "lr": 2e-3,
+        "denoiser_width": 32, "denoiser_layers": 1, "personalizer_width": 32, "encoder": TINY_ENCODER,
+        "batch": {"groups": 2, "per_group": 4, "crop_frames": 60, "ref_frames": 45},
+        "log_every": 5, "eval_every": 40, "checkpoint_every": 20, "cache_dir": str(corpus / "cache"),
+        "feature_jobs": 1, **overrides,
+    }  # fmt: skip
+    return TeacherTrainConfig.from_dict(values)
+
+
+@pytest.fixture(scope="module")
+def trained_teacher(corpus, tmp_path_factory):
+    from core.training.train_teacher import train_teacher
+
+    run_dir = tmp_path_factory.mktemp("teacher")
+    summary = train_teacher(_teacher_config(corpus, run_dir), progress=False)
+    return run_dir, summary
+
+
+def test_features_are_aligned_to_motion_frames_and_cached(corpus):
+    spec = EncoderSpec(**TINY_ENCODER)
+    clips = load_training_set(corpus, "train", spec, corpus / "cache", jobs=1, limit=3, progress=False)
+    for clip in clips:
+        assert clip.audio.shape == (clip.frames, 384)
+        assert np.isfinite(clip.audio).all()
+    cached = list((corpus / "cache").rglob("*.safetensors"))
+    assert len(cached) >= 3
+    again = load_training_set(corpus, "train", spec, corpus / "cache", jobs=1, limit=3, progress=False)
+    np.testing.assert_array_equal(again[0].audio, clips[0].audio)
+
+
+def test_teacher_training_logs_config_data_hash_and_reduces_the_loss(trained_teacher, corpus):
+    run_dir, summary = trained_teacher
+    record = json.loads((run_dir / "config.json").read_text())
+    manifest = json.loads((corpus / "manifest.json").read_text())
+    assert record["corpus_hash"] == manifest["content_hash"]
+    assert record["train_config"]["steps"] == 40
+    lines = [json.loads(line) for line in (run_dir / "log.jsonl").read_text().splitlines()]
+    totals = [entry["total"] for entry in lines if "total" in entry]
+    assert len(totals) >= 6
+    assert np.mean(totals[-2:]) < np.mean(totals[:2])
+    assert "heldout_bilabial_hit_rate" in lines[-1]
+    assert (run_dir / "model.safetensors").is_file()
+    assert summary["step"] == 40
+
+
+def test_training_resumes_from_its_checkpoint(corpus, trained_teacher, tmp_path):
+    """Same seed: 20 steps + resume to 40 == 40 straight steps (the checkpoint holds model, optimizer and RNGs)."""
+    from core.training.train_teacher import load_trained_talker, train_teacher
+
+    run_dir = tmp_path / "resumed"
+    interrupted = train_teacher(_teacher_config(corpus, run_dir, steps=40, max_minutes=0.0), progress=False)
+    assert interrupted["step"] == 1  # out of time after the first step, with a checkpoint
+    train_teacher(_teacher_config(corpus, run_dir, steps=40), progress=False)
+    resumed = load_trained_talker(run_dir)
+    straight = load_trained_talker(trained_teacher[0])
+    for (name, a), (_, b) in zip(resumed.state_dict().items(), straight.state_dict().items(), strict=True):
+        torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-4, msg=f"{name} differs after resuming")
+
+
+def test_evaluation_reports_every_metric(trained_teacher, corpus):
+    from core.evaluation import Talker, cached_features, evaluate
+    from core.training.train_teacher import load_trained_talker
+
+    spec = EncoderSpec(**TINY_ENCODER)
+    heldout = load_training_set(corpus, ["heldout_voices", "heldout_sentences"], spec, corpus / "cache", 1, None, False)
+    train = load_training_set(corpus, "train", spec, corpus / "cache", 1, None, False)
+    talker = Talker(load_trained_talker(trained_teacher[0]), cached_features, steps=4, name="tiny")
+    report = evaluate(talker, heldout, train, max_clips=4, diversity_clips=2, seeds=2)
+    for key in (
+        "lve", "upper_face_error", "fdd", "bilabial_closure_hit_rate", "vowel_bilabial_aperture_auc",
+        "speaker_retrieval_top1", "emotion_accuracy", "diversity", "emotion_swap_upper_face_shift",
+        "compute_seconds_per_audio_second",
+    ):  # fmt: skip
+        assert key in report and math.isfinite(report[key]), key
+    assert report["diversity"] > 0  # a diffusion model's takes differ across seeds
+    assert report["gt_bilabial_closure_hit_rate"] > 0.9  # the targets themselves close the lips
+
+
+def test_baseline_is_deterministic_across_seeds(corpus, tmp_path):
+    from core.training.train_teacher import load_trained_talker, train_teacher
+
+    run_dir = tmp_path / "baseline"
+    train_teacher(_teacher_config(corpus, run_dir, steps=10, deterministic=True, eval_every=10), progress=False)
+    model = load_trained_talker(run_dir)
+    audio = torch.randn(1, 50, 384)
+    a = model.generate(audio, None, seed=0)
+    b = model.generate(audio, None, seed=1)
+    torch.testing.assert_close(a, b)
+
+
+def test_progressive_distillation_halves_steps_each_round(trained_teacher, corpus, tmp_path):
+    from core.training.distill import DistillConfig, distill
+
+    config = DistillConfig.from_dict(
+        {
+            "data": str(corpus), "teacher": str(trained_teacher[0]), "run_dir": str(tmp_path / "distill"),
+            "teacher_steps": 8, "rounds": [4, 2], "round_steps": 4, "encoder_steps": 6, "encoder_batch": 4,
+            "encoder_config": {"width": 24, "attention_layers": 1, "heads": 2, "out_dim": 384},
+            "teacher_encoder": TINY_ENCODER, "batch": {"groups": 2, "per_group": 2, "crop_frames": 45, "ref_frames": 30},
+            "cache_dir": str(corpus / "cache"), "feature_jobs": 1, "log_every": 2,
+        }
+    )  # fmt: skip
+    result = distill(config, progress=False)
+    assert result["student"].config.sampling_steps == 2
+    for name in ("student_encoder.safetensors", "student_4step.safetensors", "student_2step.safetensors"):
+        assert (tmp_path / "distill" / name).is_file()
+    phases = {json.loads(line)["phase"] for line in (tmp_path / "distill" / "log.jsonl").read_text().splitlines()}
+    assert phases == {"encoder", "round4", "round2"}
+    feats = result["encoder"].encode(np.zeros(16000, np.float32))
+    assert feats.shape == (50, 384)
