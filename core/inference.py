@@ -1,0 +1,590 @@
+"""The trained model as an AnimationEngine: weights on disk -> `load_engine(weights_dir)` -> `engine.animate(request)`.
+
+A weights folder (see core/weights_io.py for the file format and manifest):
+
+    manifest.json                sha256 + size of every file below; checked before anything is parsed
+    student.safetensors          tensors "audio_encoder.*" (StudentAudioEncoder state dict) and "talker.*"
+                                 (DiffusionTalker state dict: personalizer, denoiser, motion_mean, motion_std);
+                                 metadata {"format_version": 1, "kind": "student", "talker_config": TalkerConfig.to_dict(),
+                                 "student_encoder_config": StudentEncoderConfig.to_dict(), "steps": 2, "fps": 30.0,
+                                 "guidance_scale": 1.0, "window": {"window_frames", "prefix_frames", "crossfade_frames"}}
+    styles.safetensors           the student's StyleLibrary (core/style_library.py), tied to student.safetensors' sha256
+    teacher.safetensors          (optional) tensors "talker.*"; metadata {"format_version": 1, "kind": "teacher",
+                                 "talker_config", "whisper_size": "base", "whisper_window_seconds": 8,
+                                 "whisper_overlap_seconds", "whisper_remove_position_template", "audio_encoder_cache_id",
+                                 "steps": 16, "fps": 30.0, "guidance_scale", "window"}; the frozen Whisper encoder comes
+                                 from its package (WhisperAudioEncoder), never from this file
+    teacher_styles.safetensors   (optional) the teacher's StyleLibrary
+
+Write them with `save_student` / `save_teacher` (they update the manifest). Backends: "torch" (CUDA, MPS or CPU) and
+"numpy" (core/numpy_student.py, for a stock Blender without torch); both draw the initial noise from
+`np.random.default_rng(request.seed)`, so a seed gives the same take on either. The teacher is torch only. Teacher
+and student share one code path: only the audio feature function and the step count differ.
+
+One animate call: load + validate audio -> features at the encoder rate -> aligned to the model's 30 fps ->
+style tokens from the named identity and emotion (emotion_strength moves the emotion from the library's "neutral")
+-> windowed DDIM (progress per window, cancel between windows) -> resampled to request.fps, clipped to [0, 1].
+"""
+
+from __future__ import annotations
+
+import copy
+import threading
+import time
+import warnings
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from core.animation_job import Animation, AnimationRequest, JobCancelled, ProgressCallback
+from core.audio import load_audio, validate_speech_audio
+from core.data.resample import resample_weights
+from core.models.audio_features import SAMPLE_RATE, features_at_fps, frames_for_samples
+from core.numpy_student import NoiseSource, NumpyStudentEncoder, NumpyTalker, seeded_noise, windowed_sample
+from core.style_library import NEUTRAL_EMOTION, StyleLibrary
+from core.weights_io import (
+    FIX_HINT,
+    MANIFEST_NAME,
+    WeightsError,
+    load_listed_weights,
+    manifest_sha256,
+    read_manifest,
+    save_weights,
+    write_manifest,
+)
+
+if TYPE_CHECKING:
+    import torch
+
+    from core.models.student_audio_encoder import StudentAudioEncoder
+    from core.models.talker import DiffusionTalker
+
+MODEL_FORMAT_VERSION = 1
+STUDENT_FILE = "student.safetensors"
+STYLES_FILE = "styles.safetensors"
+TEACHER_FILE = "teacher.safetensors"
+TEACHER_STYLES_FILE = "teacher_styles.safetensors"
+MODEL_FILES = {"student": (STUDENT_FILE, STYLES_FILE), "teacher": (TEACHER_FILE, TEACHER_STYLES_FILE)}
+
+
+@dataclass(frozen=True)
+class WindowPlan:
+    """How long audio is cut for generation (DiffusionTalker.windowed_generate), in model frames."""
+
+    window_frames: int = 240
+    prefix_frames: int = 30
+    crossfade_frames: int = 8
+
+
+# ---- backends: the model's three operations, in torch or numpy -----------------------------------------------------
+
+
+class TorchBackend:
+    """DiffusionTalker (+ an audio feature function) on a torch device."""
+
+    name = "torch"
+
+    def __init__(self, talker: DiffusionTalker, encoder: Any, device: str) -> None:
+        self.talker, self.encoder, self.device = talker.eval(), encoder, device
+        self.talker.to(device)
+        if hasattr(encoder, "to"):
+            encoder.eval().to(device)
+        self.feature_rate = float(encoder.frame_rate)
+        self.motion_dim = talker.config.denoiser.motion_dim
+
+    def to_cpu(self) -> TorchBackend:
+        return TorchBackend(self.talker.cpu(), self.encoder, "cpu")
+
+    def audio_features(self, audio16k: np.ndarray) -> np.ndarray:
+        """(frames, feature_dim) float32 at `feature_rate`."""
+        import torch
+
+        from core.models.log_mel import log_mel
+
+        if hasattr(self.encoder, "to"):  # the student: run it on our device
+            with torch.no_grad():
+                mel = torch.from_numpy(log_mel(audio16k)).to(self.device)[None]  # (1, 80, mel_frames)
+                return self.encoder(mel)[0].float().cpu().numpy()
+        return self.encoder.encode(audio16k).float().cpu().numpy()  # Whisper: its own device
+
+    def encode_style(self, feats: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        import torch
+
+        with torch.no_grad():
+            style = self.talker.encode_style(torch.from_numpy(feats).to(self.device)[None])
+        return style.identity[0].cpu().numpy(), style.emotion[0].cpu().numpy()
+
+    def style_tokens(self, identity: np.ndarray, emotion: np.ndarray, strength: float, neutral: np.ndarray):
+        import torch
+
+        def tensor(x: np.ndarray) -> torch.Tensor:
+            return torch.from_numpy(np.asarray(x, np.float32)).to(self.device)
+
+        with torch.no_grad():
+            return self.talker.personalizer.fuse(
+                tensor(identity)[None], tensor(emotion)[None], strength, tensor(neutral)
+            )
+
+    def sample(self, audio: torch.Tensor, tokens, steps: int, noise: NoiseSource, guidance: float, prefix):
+        """DiffusionTalker._sample with the initial noise from `noise`: normalised (batch, frames, 52)."""
+        import torch
+
+        from core.models.diffusion import DDIMSampler
+
+        talker = self.talker
+        b, frames, _ = audio.shape
+        prefix_full, prefix_mask = None, None
+        if prefix is not None:
+            k = prefix.shape[1]
+            prefix_full = torch.zeros(b, frames, prefix.shape[2], device=audio.device)
+            prefix_full[:, :k] = prefix
+            prefix_mask = (torch.arange(frames, device=audio.device) < k).expand(b, frames)
+        shape = (b, frames, self.motion_dim)
+        if talker.config.deterministic:  # the regression baseline: one pass from x_t = 0 at t = 1
+            steps, x = 1, torch.zeros(shape, device=audio.device)
+        else:
+            x = torch.from_numpy(np.asarray(noise(shape), np.float32)).to(audio.device)  # (batch, frames, 52)
+        sampler = DDIMSampler(steps)
+        for t in sampler.timesteps:
+            x0_pred = talker.denoise(x, t, audio, tokens, guidance, prefix_full, prefix_mask)
+            x = sampler.step(x0_pred, t, x)
+        return x
+
+    def generate(self, feats, tokens, steps, noise, guidance, plan: WindowPlan, progress) -> np.ndarray:
+        """(batch, frames, 52) in [0, 1] for aligned features (batch, frames, audio_dim)."""
+        import torch
+
+        with torch.no_grad():
+            audio = torch.from_numpy(np.asarray(feats, np.float32)).to(self.device)
+
+            def sample_window(start: int, end: int, known: np.ndarray | None) -> np.ndarray:
+                prefix = None if known is None else torch.from_numpy(known).to(self.device)
+                return self.sample(audio[:, start:end], tokens, steps, noise, guidance, prefix).float().cpu().numpy()
+
+            out = windowed_sample(sample_window, audio.shape[0], audio.shape[1], self.motion_dim, None,
+                                  plan.window_frames, plan.prefix_frames, plan.crossfade_frames, progress)  # fmt: skip
+            return self.talker.denormalize(torch.from_numpy(out).to(self.device)).cpu().numpy()
+
+
+class NumpyBackend:
+    """NumpyTalker + NumpyStudentEncoder: the same numbers without torch."""
+
+    name = "numpy"
+    device = "cpu"
+    feature_rate = 50.0
+
+    def __init__(self, talker: NumpyTalker, encoder: NumpyStudentEncoder) -> None:
+        self.talker, self.encoder = talker, encoder
+        self.motion_dim = talker.motion_dim
+
+    def to_cpu(self) -> NumpyBackend:
+        return self
+
+    def audio_features(self, audio16k: np.ndarray) -> np.ndarray:
+        return self.encoder.encode(audio16k)
+
+    def encode_style(self, feats: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        identity, emotion = self.talker.encode_style(feats[None])
+        return identity[0], emotion[0]
+
+    def style_tokens(self, identity, emotion, strength, neutral) -> np.ndarray:
+        return self.talker.fuse(np.asarray(identity)[None], np.asarray(emotion)[None], strength, neutral)
+
+    def generate(self, feats, tokens, steps, noise, guidance, plan: WindowPlan, progress) -> np.ndarray:
+        return self.talker.windowed_generate(
+            feats, tokens, noise, steps, guidance, None, plan.window_frames, plan.prefix_frames, plan.crossfade_frames,
+            progress,
+        )  # fmt: skip
+
+
+def _is_out_of_memory(exc: BaseException) -> bool:
+    return "out of memory" in str(exc).lower() and type(exc).__name__ in ("OutOfMemoryError", "RuntimeError")
+
+
+# ---- the engine ---------------------------------------------------------------------------------------------------
+
+
+class DiffusionTalkerEngine:
+    """AnimationEngine over a backend, a style library and sampling settings (teacher and student alike)."""
+
+    def __init__(
+        self,
+        backend: TorchBackend | NumpyBackend,
+        styles: StyleLibrary,
+        *,
+        model: str,
+        steps: int,
+        fps: float,
+        guidance_scale: float = 1.0,
+        window: WindowPlan | None = None,
+        model_sha256: str = "",
+        notes: tuple[str, ...] = (),
+    ) -> None:
+        styles.require_complete()
+        self.backend, self.styles, self.model = backend, styles, model
+        self.steps, self.fps, self.guidance_scale = int(steps), float(fps), float(guidance_scale)
+        self.window = window or WindowPlan()
+        self.model_sha256 = model_sha256
+        self.notes = list(notes)  # what the user should know about how it runs (fallbacks)
+
+    @property
+    def name(self) -> str:
+        return f"{self.model}-{self.steps}step ({self.backend.name}, {self.backend.device})"
+
+    def identities(self) -> list[str]:
+        return sorted(self.styles.identities)
+
+    def emotions(self) -> list[str]:
+        return sorted(self.styles.emotions)
+
+    def with_user_styles(self, library: StyleLibrary) -> DiffusionTalkerEngine:
+        """A copy of this engine offering `library`'s styles on top of its own (they must come from this model)."""
+        if library.model_sha256 and library.model_sha256 != self.model_sha256:
+            raise WeightsError(
+                f"these user styles were made with another model (sha256 {library.model_sha256[:12]}..., this one "
+                f"is {self.model_sha256[:12]}...); re-create them from their reference clips"
+            )
+        engine = copy.copy(self)
+        engine.styles = self.styles.merged(library)
+        engine.notes = list(self.notes)
+        return engine
+
+    def user_style_library(self) -> StyleLibrary:
+        """An empty library tied to this model, to `add` user styles made with `style_from_reference`."""
+        return StyleLibrary(model_sha256=self.model_sha256)
+
+    def style_from_reference(self, audio: np.ndarray | Path | str) -> tuple[np.ndarray, np.ndarray]:
+        """(identity, emotion) unit embeddings (embed_dim,) of a reference clip: a file, or 16 kHz mono samples."""
+        if isinstance(audio, (str, Path)):
+            name, audio = f"'{audio}'", load_audio(audio)
+        else:
+            name, audio = "the reference audio", np.asarray(audio, np.float32)
+        validate_speech_audio(audio, SAMPLE_RATE, name=name)
+        return self._run_with_cpu_fallback(lambda: self.backend.encode_style(self._aligned_features(audio)))
+
+    def _aligned_features(self, audio: np.ndarray) -> np.ndarray:
+        """(model frames, feature_dim) features on the model's frame clock."""
+        feats = self.backend.audio_features(audio)
+        return features_at_fps(feats, self.backend.feature_rate, self.fps, frames_for_samples(audio.size, self.fps))
+
+    def _run_with_cpu_fallback(self, work: Callable[[], Any]) -> Any:
+        try:
+            return work()
+        except Exception as exc:
+            if self.backend.device == "cpu" or not _is_out_of_memory(exc):
+                raise
+        note = f"{self.backend.device} ran out of memory; continuing on the CPU (slower)"
+        warnings.warn(note, RuntimeWarning, stacklevel=3)
+        self.notes.append(note)
+        self.backend = self.backend.to_cpu()
+        return work()
+
+    def animate(self, request: AnimationRequest, progress: ProgressCallback, cancel: threading.Event) -> Animation:
+        started = time.perf_counter()
+        identity = self.styles.identity(request.identity)  # unknown names fail before any work
+        emotion = self.styles.emotion(request.emotion)
+        steps = int(request.steps or self.steps)
+        _check_cancel(cancel)
+        progress(0.0, f"loading {Path(request.audio_path).name}")
+        audio = load_audio(request.audio_path)  # 16 kHz mono float32, any input rate / channels
+        validate_speech_audio(audio, SAMPLE_RATE, name=f"'{request.audio_path}'")
+        notes_before = len(self.notes)
+
+        def run() -> np.ndarray:
+            _check_cancel(cancel)
+            progress(0.05, "encoding audio")
+            feats = self._aligned_features(audio)  # (frames, feature_dim) at self.fps
+            tokens = self.backend.style_tokens(
+                identity, emotion, float(request.emotion_strength), self.styles.emotions[NEUTRAL_EMOTION]
+            )
+            _check_cancel(cancel)
+
+            def on_window(done: int, total: int) -> None:
+                _check_cancel(cancel)
+                progress(0.15 + 0.8 * done / total, f"animating: {done / self.fps:.1f} of {total / self.fps:.1f} s")
+
+            progress(0.15, f"animating ({steps} steps)")
+            noise = seeded_noise(request.seed)
+            return self.backend.generate(feats[None], tokens, steps, noise, self.guidance_scale, self.window, on_window)
+
+        motion = self._run_with_cpu_fallback(run)[0]  # (frames, 52) in [0, 1] at self.fps
+        _check_cancel(cancel)
+        weights = np.clip(resample_weights(motion, self.fps, float(request.fps)), 0.0, 1.0).astype(np.float32)
+        progress(1.0, "done")
+        info = {
+            "model": self.model,
+            "backend": self.backend.name,
+            "device": self.backend.device,
+            "steps": steps,
+            "seed": int(request.seed),
+            "identity": request.identity,
+            "emotion": request.emotion,
+            "emotion_strength": float(request.emotion_strength),
+            "model_fps": self.fps,
+            "model_sha256": self.model_sha256,
+            "seconds": time.perf_counter() - started,
+        }
+        if len(self.notes) > notes_before:
+            info["warning"] = "; ".join(self.notes[notes_before:])
+        return Animation(weights=weights, fps=float(request.fps), source=self.name, info=info)
+
+
+def _check_cancel(cancel: threading.Event) -> None:
+    if cancel.is_set():
+        raise JobCancelled()
+
+
+# ---- choosing where to run ------------------------------------------------------------------------------------------
+
+
+def torch_available() -> bool:
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def choose_backend(backend: str = "auto") -> str:
+    """ "torch" when importable (or asked for), else "numpy"."""
+    if backend not in ("auto", "torch", "numpy"):
+        raise ValueError(f"unknown backend {backend!r}; choose auto, torch or numpy")
+    if backend == "auto":
+        return "torch" if torch_available() else "numpy"
+    if backend == "torch" and not torch_available():
+        raise RuntimeError("backend 'torch' was asked for but torch is not installed here; use backend 'numpy'")
+    return backend
+
+
+def choose_device(device: str = "auto") -> tuple[str, list[str]]:
+    """(torch device string, notes): auto is CUDA, else MPS, else CPU; an unavailable GPU falls back to the CPU."""
+    import torch
+
+    cuda = torch.cuda.is_available()
+    mps = getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()
+    if device == "auto":
+        return ("cuda" if cuda else "mps" if mps else "cpu"), []
+    if (device.startswith("cuda") and not cuda) or (device == "mps" and not mps):
+        return "cpu", [f"device {device!r} is not available here; running on the CPU"]
+    return device, []
+
+
+# ---- loading --------------------------------------------------------------------------------------------------------
+
+
+def _split_prefix(tensors: Mapping[str, np.ndarray], prefix: str) -> dict[str, np.ndarray]:
+    return {k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}
+
+
+def _check_metadata(metadata: Mapping, kind: str, path: Path) -> None:
+    if metadata.get("kind") != kind or metadata.get("format_version") != MODEL_FORMAT_VERSION:
+        raise WeightsError(
+            f"'{path}' is not a version-{MODEL_FORMAT_VERSION} {kind} file (kind {metadata.get('kind')!r}, "
+            f"format_version {metadata.get('format_version')!r}); {FIX_HINT}"
+        )
+
+
+def _load_state(module: torch.nn.Module, state: Mapping[str, np.ndarray], path: Path, what: str) -> None:
+    import torch
+
+    result = module.load_state_dict(
+        {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in state.items()}, strict=False
+    )
+    if result.missing_keys or result.unexpected_keys:
+        raise WeightsError(
+            f"'{path}' does not fit this version's {what}: missing {result.missing_keys[:5]}, "
+            f"unexpected {result.unexpected_keys[:5]}; {FIX_HINT}"
+        )
+
+
+def load_engine(
+    weights_dir: Path | str, device: str = "auto", backend: str = "auto", model: str = "student"
+) -> DiffusionTalkerEngine:
+    """The engine for `weights_dir` (see module docstring), every file checked against the manifest first.
+
+    device: "auto" (CUDA, else MPS, else CPU), "cpu", "cuda", "mps" (torch only; numpy runs on the CPU).
+    backend: "auto" (torch when importable, else numpy), "torch" or "numpy". model: "student" or "teacher".
+    """
+    weights_dir = Path(weights_dir)
+    if model not in MODEL_FILES:
+        raise ValueError(f"unknown model {model!r}; choose student or teacher")
+    manifest = read_manifest(weights_dir)
+    model_file, styles_file = MODEL_FILES[model]
+    tensors, metadata, model_sha = load_listed_weights(weights_dir, model_file, manifest)
+    model_path = weights_dir / model_file
+    _check_metadata(metadata, model, model_path)
+    styles = StyleLibrary.load(
+        weights_dir / styles_file, manifest_sha256(manifest, styles_file, weights_dir), model_sha256=model_sha
+    )
+    styles.require_complete(f"'{weights_dir / styles_file}'")
+
+    backend = choose_backend(backend)
+    if model == "teacher" and backend != "torch":
+        raise RuntimeError(
+            "the teacher needs torch (its Whisper encoder is a torch model); install torch or use the student"
+        )
+    notes: list[str] = []
+    talker_tensors = _split_prefix(tensors, "talker.")
+    if backend == "numpy":
+        engine_backend = NumpyBackend(
+            NumpyTalker(talker_tensors, metadata["talker_config"]),
+            NumpyStudentEncoder(_split_prefix(tensors, "audio_encoder."), metadata["student_encoder_config"]),
+        )
+        if device not in ("auto", "cpu"):
+            notes.append(f"the numpy backend runs on the CPU, not {device!r}")
+    else:
+        from core.models.talker import DiffusionTalker, TalkerConfig
+
+        torch_device, notes = choose_device(device)
+        talker = DiffusionTalker(TalkerConfig.from_dict(metadata["talker_config"]))
+        _load_state(talker, talker_tensors, model_path, "DiffusionTalker")
+        encoder = _student_encoder(tensors, metadata, model_path) if model == "student" else _teacher_encoder(metadata)
+        engine_backend = TorchBackend(talker, encoder, torch_device)
+    for note in notes:
+        warnings.warn(note, RuntimeWarning, stacklevel=2)
+    return DiffusionTalkerEngine(
+        engine_backend,
+        styles,
+        model=model,
+        steps=int(metadata["steps"]),
+        fps=float(metadata.get("fps", 30.0)),
+        guidance_scale=float(metadata.get("guidance_scale", 1.0)),
+        window=WindowPlan(**metadata.get("window", {})),
+        model_sha256=model_sha,
+        notes=tuple(notes),
+    )
+
+
+def _student_encoder(tensors: Mapping[str, np.ndarray], metadata: Mapping, path: Path) -> StudentAudioEncoder:
+    from core.models.student_audio_encoder import StudentAudioEncoder, StudentEncoderConfig
+
+    encoder = StudentAudioEncoder(StudentEncoderConfig.from_dict(metadata["student_encoder_config"]))
+    _load_state(encoder, _split_prefix(tensors, "audio_encoder."), path, "StudentAudioEncoder")
+    return encoder.eval()
+
+
+def _teacher_encoder(metadata: Mapping):
+    from core.models.audio_features import WhisperAudioEncoder, WhisperWindowing
+
+    windowing = WhisperWindowing(int(metadata["whisper_window_seconds"]), float(metadata["whisper_overlap_seconds"]))
+    encoder = WhisperAudioEncoder(
+        metadata["whisper_size"], windowing, bool(metadata.get("whisper_remove_position_template", True))
+    )
+    expected = metadata.get("audio_encoder_cache_id")
+    if expected and encoder.cache_id != expected:
+        raise WeightsError(
+            f"the teacher was trained on features '{expected}' but this Whisper gives '{encoder.cache_id}'; "
+            "install the Whisper package version it was trained with"
+        )
+    return encoder
+
+
+# ---- saving (what training and distillation call) ---------------------------------------------------------------------
+
+
+def _prefixed(prefix: str, module: torch.nn.Module) -> dict[str, Any]:
+    return {f"{prefix}{k}": v for k, v in module.state_dict().items()}
+
+
+def _update_manifest(weights_dir: Path, names: list[str], extra: Mapping | None) -> None:
+    """List `names` (and keep the files already listed that still exist) in the manifest, merging `extra`."""
+    files: dict[str, dict] = {}
+    previous: dict = {}
+    if (weights_dir / MANIFEST_NAME).is_file():
+        try:
+            previous = read_manifest(weights_dir)
+        except WeightsError:
+            previous = {}
+    for name, entry in previous.get("files", {}).items():
+        if (weights_dir / name).is_file():
+            files[name] = {k: v for k, v in entry.items() if k not in ("sha256", "bytes")}
+    for name in names:
+        files[name] = {"role": name.removesuffix(".safetensors")}
+    kept = {k: v for k, v in previous.items() if k not in ("format_version", "files")}
+    write_manifest(weights_dir, files, {**kept, **dict(extra or {})})
+
+
+def save_student(
+    weights_dir: Path | str,
+    encoder: StudentAudioEncoder,
+    talker: DiffusionTalker,
+    styles: StyleLibrary,
+    *,
+    steps: int = 2,
+    fps: float = 30.0,
+    guidance_scale: float = 1.0,
+    window: WindowPlan | None = None,
+    metadata: Mapping | None = None,
+    manifest_extra: Mapping | None = None,
+) -> dict[str, str]:
+    """Write student.safetensors + styles.safetensors (tied to it) and update manifest.json; returns name -> sha256.
+
+    metadata: extra entries for the student file's metadata; manifest_extra: top-level manifest entries
+    (config, corpus hash, eval metrics, training command).
+    """
+    weights_dir = Path(weights_dir)
+    styles.require_complete("the student's style library")
+    tensors = {**_prefixed("audio_encoder.", encoder), **_prefixed("talker.", talker)}
+    meta = {
+        **dict(metadata or {}),
+        "format_version": MODEL_FORMAT_VERSION,
+        "kind": "student",
+        "talker_config": talker.config.to_dict(),
+        "student_encoder_config": encoder.config.to_dict(),
+        "steps": int(steps),
+        "fps": float(fps),
+        "guidance_scale": float(guidance_scale),
+        "window": asdict(window or WindowPlan()),
+    }
+    model_sha = save_weights(weights_dir / STUDENT_FILE, tensors, meta)
+    styles_sha = StyleLibrary(styles.identities, styles.emotions, model_sha).save(weights_dir / STYLES_FILE)
+    _update_manifest(weights_dir, [STUDENT_FILE, STYLES_FILE], manifest_extra)
+    return {STUDENT_FILE: model_sha, STYLES_FILE: styles_sha}
+
+
+def save_teacher(
+    weights_dir: Path | str,
+    talker: DiffusionTalker,
+    styles: StyleLibrary,
+    *,
+    whisper_size: str = "base",
+    whisper_window_seconds: int = 8,
+    whisper_overlap_seconds: float = 2.0,
+    whisper_remove_position_template: bool = True,
+    audio_encoder_cache_id: str | None = None,
+    steps: int = 16,
+    fps: float = 30.0,
+    guidance_scale: float = 1.0,
+    window: WindowPlan | None = None,
+    metadata: Mapping | None = None,
+    manifest_extra: Mapping | None = None,
+) -> dict[str, str]:
+    """Write teacher.safetensors + teacher_styles.safetensors and update manifest.json; returns name -> sha256.
+
+    The Whisper settings must be those the teacher's training features were made with; pass the feature cache's
+    `audio_encoder_cache_id` (WhisperAudioEncoder.cache_id) so loading can check the installed Whisper matches.
+    """
+    weights_dir = Path(weights_dir)
+    styles.require_complete("the teacher's style library")
+    meta = {
+        **dict(metadata or {}),
+        "format_version": MODEL_FORMAT_VERSION,
+        "kind": "teacher",
+        "talker_config": talker.config.to_dict(),
+        "whisper_size": whisper_size,
+        "whisper_window_seconds": int(whisper_window_seconds),
+        "whisper_overlap_seconds": float(whisper_overlap_seconds),
+        "whisper_remove_position_template": bool(whisper_remove_position_template),
+        "audio_encoder_cache_id": audio_encoder_cache_id,
+        "steps": int(steps),
+        "fps": float(fps),
+        "guidance_scale": float(guidance_scale),
+        "window": asdict(window or WindowPlan()),
+    }
+    model_sha = save_weights(weights_dir / TEACHER_FILE, _prefixed("talker.", talker), meta)
+    styles_sha = StyleLibrary(styles.identities, styles.emotions, model_sha).save(weights_dir / TEACHER_STYLES_FILE)
+    _update_manifest(weights_dir, [TEACHER_FILE, TEACHER_STYLES_FILE], manifest_extra)
+    return {TEACHER_FILE: model_sha, TEACHER_STYLES_FILE: styles_sha}

@@ -1,0 +1,102 @@
+"""The student's log-mel spectrogram: numpy only, for audio of any length, with a fixed normalisation.
+
+Whisper's log-mel clamps each window's range to 8 (log10) below that window's loudest bin, so its values depend on
+the window's content; the student's does not: the same audio gives the same frames wherever it is cut.
+
+    16 kHz mono -> 80 Slaney mel bins of the power spectrum (25 ms periodic Hann window, n_fft = 400, hop 160)
+    x = max(log10(max(mel, 1e-10)), -8);  x = (x + 4) / 4        -> digital silence is exactly -1.0
+
+Frames are centred: frame j covers samples [160 j - 200, 160 j + 200), i.e. it describes time j / 100 s, and audio of
+n samples gives ceil(n / 160) frames (`frames_for_samples(n, 100)`, the project's clock). Outside the audio the
+signal is ZERO-padded (not reflected: reflection needs at least 200 samples and invents signal at the edges).
+Pad batches of spectrograms with `SILENCE_LOG_MEL`.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+
+SAMPLE_RATE = 16_000
+N_FFT = 400
+HOP = 160
+MEL_BINS = 80
+FRAME_RATE = SAMPLE_RATE / HOP  # 100 frames/s
+LOG_FLOOR = -8.0  # log10 units
+SILENCE_LOG_MEL = (LOG_FLOOR + 4.0) / 4.0  # -1.0: what all-zero audio gives
+LOG_MEL_VERSION = 1  # bump when the output for the same audio changes (it invalidates trained encoders)
+_FRAMES_PER_CHUNK = 4096  # bounds memory on long audio
+
+
+def _hz_to_mel(hz: np.ndarray) -> np.ndarray:
+    """Slaney's mel scale (librosa's default, htk=False): linear below 1 kHz, logarithmic above."""
+    hz = np.asarray(hz, dtype=np.float64)
+    f_sp, min_log_hz = 200.0 / 3, 1000.0
+    min_log_mel, log_step = min_log_hz / f_sp, np.log(6.4) / 27.0
+    mel = hz / f_sp
+    return np.where(hz >= min_log_hz, min_log_mel + np.log(np.maximum(hz, 1e-10) / min_log_hz) / log_step, mel)
+
+
+def _mel_to_hz(mel: np.ndarray) -> np.ndarray:
+    mel = np.asarray(mel, dtype=np.float64)
+    f_sp, min_log_hz = 200.0 / 3, 1000.0
+    min_log_mel, log_step = min_log_hz / f_sp, np.log(6.4) / 27.0
+    return np.where(mel >= min_log_mel, min_log_hz * np.exp(log_step * (mel - min_log_mel)), f_sp * mel)
+
+
+@functools.lru_cache(maxsize=4)
+def mel_filters(
+    n_mels: int = MEL_BINS, n_fft: int = N_FFT, sample_rate: int = SAMPLE_RATE, fmax: float | None = None
+) -> np.ndarray:
+    """(n_mels, n_fft // 2 + 1) triangular Slaney-normalised mel filters, as librosa.filters.mel (and Whisper) use."""
+    fmax = sample_rate / 2 if fmax is None else fmax
+    fft_freqs = np.linspace(0.0, sample_rate / 2, n_fft // 2 + 1)
+    mel_edges = _mel_to_hz(np.linspace(_hz_to_mel(0.0), _hz_to_mel(fmax), n_mels + 2))  # (n_mels + 2,) in Hz
+    widths = np.diff(mel_edges)
+    ramps = mel_edges[:, None] - fft_freqs[None, :]  # (n_mels + 2, bins)
+    lower = -ramps[:-2] / widths[:-1, None]
+    upper = ramps[2:] / widths[1:, None]
+    filters = np.maximum(0.0, np.minimum(lower, upper))
+    filters *= (2.0 / (mel_edges[2:] - mel_edges[:-2]))[:, None]  # equal area per filter (Slaney norm)
+    filters = filters.astype(np.float32)
+    filters.setflags(write=False)
+    return filters
+
+
+@functools.lru_cache(maxsize=1)
+def _hann_window() -> np.ndarray:
+    n = np.arange(N_FFT)
+    return 0.5 - 0.5 * np.cos(2.0 * np.pi * n / N_FFT)  # periodic, like torch.hann_window
+
+
+def num_log_mel_frames(num_samples: int) -> int:
+    """ceil(num_samples / 160): one frame per 10 ms that starts inside the audio."""
+    return -(-int(num_samples) // HOP)
+
+
+def log_mel(audio16k: np.ndarray) -> np.ndarray:
+    """(80, ceil(samples / 160)) float32 normalised log-mel of 16 kHz mono float audio (see module docstring)."""
+    audio = np.asarray(audio16k, dtype=np.float32)
+    if audio.ndim != 1:
+        raise ValueError(
+            f"expected mono 16 kHz audio as a 1-D array, got shape {audio.shape}; "
+            "load it with core.audio.load_audio (it mixes down and resamples)"
+        )
+    frames = num_log_mel_frames(audio.size)
+    out = np.empty((MEL_BINS, frames), dtype=np.float32)
+    if frames == 0:
+        return out
+    half = N_FFT // 2
+    padded = np.zeros((frames - 1) * HOP + N_FFT, dtype=np.float64)
+    padded[half : half + audio.size] = audio
+    window, filters = _hann_window(), mel_filters().astype(np.float64)
+    for first in range(0, frames, _FRAMES_PER_CHUNK):
+        last = min(first + _FRAMES_PER_CHUNK, frames)
+        starts = np.arange(first, last) * HOP
+        segments = padded[starts[:, None] + np.arange(N_FFT)[None, :]] * window  # (chunk, 400)
+        power = np.abs(np.fft.rfft(segments, axis=1)) ** 2  # (chunk, 201)
+        mel = filters @ power.T  # (80, chunk)
+        logs = np.maximum(np.log10(np.maximum(mel, 1e-10)), LOG_FLOOR)
+        out[:, first:last] = (logs + 4.0) / 4.0
+    return out

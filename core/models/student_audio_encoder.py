@@ -1,0 +1,184 @@
+"""The student's small audio encoder: log-mel -> features that imitate the frozen Whisper encoder's (L_ae).
+
+    audio 16 kHz --log_mel--> (80, mel_frames) at 100/s
+      conv k3 + GELU, conv k3 stride 2 + GELU       -> (frames, width) at 50/s, like Whisper's stem
+      attention_layers x [pre-norm local self-attention (ALiBi, +-attention_window frames), pre-norm GELU MLP]
+      LayerNorm, Linear                              -> (frames, out_dim) at 50/s
+
+Local attention with a distance penalty and no absolute positions: audio of any length, frame j of the output
+describes time j / 50 s, and frames = frames_for_samples(samples, 50) (core/models/audio_features.py's clock).
+It is computed block by block (queries in blocks, each seeing only its +-window keys), so memory grows linearly
+with the length. A frame sees about attention_layers * attention_window / 50 s either side (1.3 s by default).
+
+The training loop (MSE to cached Whisper base features) is in the training code; this is only the network.
+core/numpy_student.py runs the same forward in numpy from this module's state dict.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from core.models.denoiser import alibi_slopes
+from core.models.log_mel import LOG_MEL_VERSION, MEL_BINS, log_mel
+
+STUDENT_ENCODER_FRAME_RATE = 50.0
+
+
+@dataclass
+class StudentEncoderConfig:
+    mel_bins: int = MEL_BINS
+    width: int = 192
+    conv_layers: int = 2  # the last conv has stride 2: 100 mel frames/s -> 50 features/s
+    attention_layers: int = 2
+    heads: int = 4
+    attention_window: int = 32  # frames each side a frame can see per layer (0.64 s at 50/s)
+    out_dim: int = 512  # Whisper base's feature_dim, the features it imitates
+    ff_mult: int = 2
+    dropout: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.conv_layers < 1:
+            raise ValueError("conv_layers must be >= 1 (the last one halves the frame rate)")
+        if self.width % self.heads:
+            raise ValueError(f"width {self.width} is not divisible by heads {self.heads}")
+
+    @classmethod
+    def tiny(cls, out_dim: int = 16, **overrides) -> StudentEncoderConfig:
+        """A few-thousand-parameter config for tests."""
+        values = dict(width=24, conv_layers=2, attention_layers=2, heads=2, attention_window=4, out_dim=out_dim)
+        return cls(**{**values, **overrides})
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict) -> StudentEncoderConfig:
+        return cls(**values)
+
+
+def local_attention_bias(block: int, window: int, slopes: torch.Tensor) -> torch.Tensor:
+    """(heads, block, block + 2 window) ALiBi bias of a query block against its key span; -inf beyond the window.
+
+    Query q of a block sits at frame q, key k of its span at frame k - window (relative to the block start).
+    """
+    q = torch.arange(block, device=slopes.device)[:, None]
+    k = torch.arange(block + 2 * window, device=slopes.device)[None, :]
+    distance = (q - (k - window)).abs().float()  # (block, block + 2 window)
+    bias = -slopes[:, None, None] * distance
+    return bias.masked_fill(distance > window, float("-inf"))
+
+
+def local_attention(
+    q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, slopes: torch.Tensor, window: int
+) -> torch.Tensor:
+    """Softmax attention of every frame over the frames within +-window, with ALiBi: (batch, heads, frames, head_dim).
+
+    q, k, v: (batch, heads, frames, head_dim). Exactly dense attention with an ALiBi + window mask, in blocks.
+    """
+    b, h, n, d = q.shape
+    block = max(window, 1)
+    blocks = -(-n // block)
+    pad = blocks * block - n
+    span = block + 2 * window
+    q_blocks = F.pad(q, (0, 0, 0, pad)).view(b, h, blocks, block, d)
+    k_spans = F.pad(k, (0, 0, window, pad + window)).unfold(2, span, block)  # (b, h, blocks, d, span)
+    v_spans = F.pad(v, (0, 0, window, pad + window)).unfold(2, span, block)
+    scores = torch.einsum("bhnqd,bhndk->bhnqk", q_blocks, k_spans) / d**0.5  # (b, h, blocks, block, span)
+    key_frame = torch.arange(blocks, device=q.device)[:, None] * block + torch.arange(span, device=q.device) - window
+    outside = (key_frame < 0) | (key_frame >= n)  # (blocks, span): padding, never attended
+    scores = scores + local_attention_bias(block, window, slopes).to(scores.dtype)[None, :, None]
+    # A finite floor, not -inf: padded query rows see no key and must not turn into NaN (or NaN gradients).
+    scores = scores.masked_fill(outside[None, None, :, None, :] | torch.isinf(scores), torch.finfo(scores.dtype).min)
+    weights = scores.softmax(dim=-1)
+    out = torch.einsum("bhnqk,bhndk->bhnqd", weights, v_spans)  # (b, h, blocks, block, d)
+    return out.reshape(b, h, blocks * block, d)[:, :, :n]
+
+
+class LocalSelfAttention(nn.Module):
+    def __init__(self, width: int, heads: int, window: int) -> None:
+        super().__init__()
+        self.heads, self.window = heads, window
+        self.qkv = nn.Linear(width, 3 * width)
+        self.proj = nn.Linear(width, width)
+        self.register_buffer("slopes", alibi_slopes(heads), persistent=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b, n, w = x.shape  # (batch, frames, width)
+        q, k, v = self.qkv(x).view(b, n, 3, self.heads, w // self.heads).permute(2, 0, 3, 1, 4)
+        y = local_attention(q, k, v, self.slopes, self.window)  # (batch, heads, frames, head_dim)
+        return self.proj(y.transpose(1, 2).reshape(b, n, w))
+
+
+class EncoderBlock(nn.Module):
+    def __init__(self, config: StudentEncoderConfig) -> None:
+        super().__init__()
+        w = config.width
+        self.norm_attn = nn.LayerNorm(w)
+        self.attn = LocalSelfAttention(w, config.heads, config.attention_window)
+        self.norm_ff = nn.LayerNorm(w)
+        self.ff = nn.Sequential(nn.Linear(w, config.ff_mult * w), nn.GELU(), nn.Linear(config.ff_mult * w, w))
+        self.dropout = nn.Dropout(config.dropout)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x + self.dropout(self.attn(self.norm_attn(x)))
+        return x + self.dropout(self.ff(self.norm_ff(x)))
+
+
+class StudentAudioEncoder(nn.Module):
+    """Satisfies core.models.audio_features.AudioEncoder: `encode(audio16k)` -> (frames, out_dim) at 50 frames/s."""
+
+    frame_rate = STUDENT_ENCODER_FRAME_RATE
+
+    def __init__(self, config: StudentEncoderConfig | None = None) -> None:
+        super().__init__()
+        self.config = config = config or StudentEncoderConfig()
+        convs = []
+        for i in range(config.conv_layers):
+            last = i == config.conv_layers - 1
+            convs.append(
+                nn.Conv1d(
+                    config.mel_bins if i == 0 else config.width, config.width, 3, stride=2 if last else 1, padding=1
+                )
+            )
+        self.convs = nn.ModuleList(convs)
+        self.blocks = nn.ModuleList(EncoderBlock(config) for _ in range(config.attention_layers))
+        self.norm_out = nn.LayerNorm(config.width)
+        self.out = nn.Linear(config.width, config.out_dim)
+
+    @property
+    def feature_dim(self) -> int:
+        return self.config.out_dim
+
+    @property
+    def cache_id(self) -> str:
+        """Changes with the weights and the log-mel version (so cached features of an older student miss)."""
+        digest = hashlib.sha256(repr(sorted(self.config.to_dict().items())).encode())
+        for name, tensor in sorted(self.state_dict().items()):
+            digest.update(name.encode())
+            digest.update(tensor.detach().float().cpu().numpy().tobytes())
+        return f"student-encoder-mel{LOG_MEL_VERSION}-{digest.hexdigest()[:16]}"
+
+    def forward(self, mel: torch.Tensor) -> torch.Tensor:
+        """(batch, mel_bins, mel_frames) normalised log-mel -> (batch, ceil(mel_frames / 2), out_dim) features."""
+        h = mel
+        for conv in self.convs:
+            h = F.gelu(conv(h))  # (batch, width, frames); the last conv halves the frames
+        h = h.transpose(1, 2)  # (batch, frames, width)
+        for block in self.blocks:
+            h = block(h)
+        return self.out(self.norm_out(h))  # (batch, frames, out_dim)
+
+    @torch.no_grad()
+    def encode(self, audio16k: np.ndarray) -> torch.Tensor:
+        """(frames_for_samples(samples, 50), out_dim) float32 features on the CPU for 16 kHz mono audio."""
+        device = next(self.parameters()).device
+        mel = torch.from_numpy(log_mel(audio16k)).to(device)[None]  # (1, 80, mel_frames)
+        if mel.shape[-1] == 0:
+            return torch.zeros(0, self.feature_dim)
+        return self(mel)[0].float().cpu()

@@ -1,0 +1,90 @@
+"""The student's log-mel and audio encoder: the project's clock, a fixed normalisation, local attention."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from core.models.audio_features import AudioEncoder, frames_for_samples
+from core.models.denoiser import alibi_slopes
+from core.models.log_mel import SILENCE_LOG_MEL, log_mel, mel_filters
+from core.models.student_audio_encoder import StudentAudioEncoder, StudentEncoderConfig, local_attention
+
+
+def test_log_mel_has_100_frames_per_second_for_any_length():
+    for samples in (0, 1, 159, 160, 161, 16_000, 16_001):
+        assert log_mel(np.zeros(samples, np.float32)).shape == (80, frames_for_samples(samples, 100.0))
+
+
+def test_silence_is_the_floor_and_normalisation_does_not_depend_on_the_rest_of_the_audio():
+    assert np.all(log_mel(np.zeros(1600, np.float32)) == SILENCE_LOG_MEL)
+    rng = np.random.default_rng(0)
+    speech = (0.1 * rng.standard_normal(16_000)).astype(np.float32)
+    loud_tail = np.concatenate([speech, rng.standard_normal(16_000).astype(np.float32)])
+    np.testing.assert_allclose(log_mel(speech)[:, :90], log_mel(loud_tail)[:, :90], atol=1e-6)
+
+
+def test_a_tone_peaks_in_the_right_mel_bin_at_frame_times():
+    t = np.arange(16_000) / 16_000
+    tone = (0.5 * np.sin(2 * np.pi * 1000 * t)).astype(np.float32)
+    mel = log_mel(tone)
+    centre = mel_filters().argmax(axis=1)  # FFT bin each filter peaks at (25 Hz per bin)
+    assert abs(centre[mel[:, 50].argmax()] * 40 - 1000) <= 80
+
+
+def test_mel_filters_match_whispers_slaney_filters():
+    from transformers.audio_utils import mel_filter_bank
+
+    reference = mel_filter_bank(
+        num_frequency_bins=201, num_mel_filters=80, min_frequency=0.0, max_frequency=8000.0,
+        sampling_rate=16_000, norm="slaney", mel_scale="slaney",
+    )  # fmt: skip
+    np.testing.assert_allclose(mel_filters(), reference.T, atol=1e-6)
+
+
+def test_encoder_follows_the_50_fps_clock_and_the_audio_encoder_protocol():
+    encoder = StudentAudioEncoder(StudentEncoderConfig.tiny(out_dim=12)).eval()
+    assert isinstance(encoder, AudioEncoder) and encoder.feature_dim == 12 and encoder.frame_rate == 50.0
+    for samples in (1, 319, 320, 321, 8_000, 16_123):
+        features = encoder.encode(np.zeros(samples, np.float32))
+        assert features.shape == (frames_for_samples(samples, 50.0), 12)
+
+
+def test_default_encoder_size_is_about_a_million_parameters():
+    count = sum(p.numel() for p in StudentAudioEncoder().parameters())
+    assert 500_000 <= count <= 1_500_000
+
+
+def test_local_attention_equals_dense_attention_with_the_window_mask():
+    q, k, v = torch.randn(3, 2, 4, 53, 8).unbind(0)
+    slopes, window = alibi_slopes(4), 6
+    position = torch.arange(53)
+    distance = (position[:, None] - position[None, :]).abs().float()
+    bias = (-slopes[:, None, None] * distance).masked_fill(distance > window, float("-inf"))
+    dense = torch.nn.functional.scaled_dot_product_attention(q, k, v, attn_mask=bias)
+    torch.testing.assert_close(local_attention(q, k, v, slopes, window), dense, atol=1e-5, rtol=1e-5)
+
+
+def test_features_are_local_in_time_and_gradients_stay_finite():
+    torch.manual_seed(0)
+    encoder = StudentAudioEncoder(StudentEncoderConfig.tiny(out_dim=8))
+    mel = torch.randn(1, 80, 203, requires_grad=True)
+    out = encoder(mel)
+    out[:, 10].sum().backward()
+    assert torch.isfinite(mel.grad).all()
+    # two conv layers and 2 x 4-frame attention windows at 50/s: frame 10 cannot see mel frames beyond ~40
+    assert mel.grad[..., 60:].abs().max() == 0
+
+
+def test_cache_id_changes_with_the_weights():
+    encoder = StudentAudioEncoder(StudentEncoderConfig.tiny())
+    before = encoder.cache_id
+    with torch.no_grad():
+        encoder.out.bias.add_(1.0)
+    assert encoder.cache_id != before and before.startswith("student-encoder-mel1-")
+
+
+def test_config_validation():
+    with pytest.raises(ValueError, match="divisible"):
+        StudentEncoderConfig(width=10, heads=4)
