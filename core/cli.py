@@ -167,6 +167,48 @@ def _bench(a: argparse.Namespace) -> int:
     return 0
 
 
+def _animate(a: argparse.Namespace) -> int:
+    import threading
+
+    from core.animation_files import write_animation
+    from core.animation_job import AnimationRequest
+    from core.inference import load_engine
+    from core.style_library import StyleLibrary
+    from core.training.model_zoo import WEIGHTS_DIR
+
+    if Path(a.out).suffix.lower() not in (".npz", ".csv"):
+        raise ValueError(f"--out '{a.out}': use a .npz (weights, names, fps) or .csv (Live Link Face) file name")
+    model, weights = a.model, WEIGHTS_DIR
+    if model not in ("student", "teacher"):
+        weights, model = Path(model), "student"
+    engine = load_engine(weights, device=a.device, model=model)
+    identity, emotion = a.style, a.emotion
+    if a.ref_audio or a.emotion_ref:
+        user = StyleLibrary({}, {}, engine.model_sha256)
+        if a.ref_audio:
+            ref_identity, ref_emotion = engine.style_from_reference(Path(a.ref_audio))
+            user.add("reference", ref_identity, None if a.emotion_ref else ref_emotion)
+            identity = "reference"
+            emotion = "reference" if not a.emotion_ref else emotion
+        if a.emotion_ref:
+            user.add("emotion_reference", None, engine.style_from_reference(Path(a.emotion_ref))[1])
+            emotion = "emotion_reference"
+        engine = engine.with_user_styles(user)
+    request = AnimationRequest(
+        audio_path=Path(a.audio), identity=identity, emotion=emotion, emotion_strength=a.emotion_strength,
+        seed=a.seed, fps=a.fps, steps=a.steps,
+    )  # fmt: skip
+
+    def progress(fraction: float, message: str) -> None:
+        print(f"\r[{fraction * 100:5.1f}%] {message:<60}", end="", file=sys.stderr, flush=True)
+
+    animation = engine.animate(request, progress, threading.Event())
+    print(file=sys.stderr)
+    out = write_animation(animation, Path(a.out))
+    print(f"wrote {out}: {animation.weights.shape[0]} frames at {animation.fps:g} fps by {animation.source}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m core", description="DiffusionTalker: speech-driven ARKit-52 facial animation.")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -206,6 +248,21 @@ def build_parser() -> argparse.ArgumentParser:
     im.add_argument("--out", required=True)
     im.add_argument("--fps", type=float, default=30.0)
     im.set_defaults(func=_data_import)
+
+    an = sub.add_parser("animate", help="audio -> ARKit-52 animation (.npz or Live Link Face .csv)")
+    an.add_argument("audio", help="voice recording: wav/flac/ogg/mp3, any rate, mono or stereo")
+    an.add_argument("--out", required=True, help="output .npz (weights, names, fps) or .csv (Live Link Face layout)")
+    an.add_argument("--model", default="student", help="student | teacher | a weights folder")
+    an.add_argument("--steps", type=int, help="sampling steps (default: the model's own: student 2, teacher 16)")
+    an.add_argument("--style", default="default", help="identity from the style library (see --list-styles)")
+    an.add_argument("--emotion", default="neutral", help="emotion from the style library")
+    an.add_argument("--emotion-strength", type=float, default=1.0)
+    an.add_argument("--ref-audio", help="take identity and emotion from this reference recording instead")
+    an.add_argument("--emotion-ref", help="take the emotion from this reference recording")
+    an.add_argument("--seed", type=int, default=0)
+    an.add_argument("--fps", type=float, default=30.0)
+    an.add_argument("--device", default="auto", help="auto | cpu | cuda | mps")
+    an.set_defaults(func=_animate)
 
     tr = sub.add_parser("train", help="train the diffusion teacher or the deterministic baseline on a corpus")
     tr.add_argument("what", choices=["teacher", "baseline"])
@@ -255,11 +312,18 @@ def build_parser() -> argparse.ArgumentParser:
     dm.add_argument("--samples", type=int, default=8, help="Cycles samples of the contact sheet")
     dm.add_argument("--video-resolution", type=int, default=192, help="pixels (square) of the video")
     dm.add_argument("--video-samples", type=int, default=4, help="Cycles samples of the video")
-    dm.add_argument("--video", choices=["auto", "always", "never"], default="auto",
-                    help="demo.mp4 with sound: auto renders it when the estimate fits --video-budget")
+    dm.add_argument(
+        "--video",
+        choices=["auto", "always", "never"],
+        default="auto",
+        help="demo.mp4 with sound: auto renders it when the estimate fits --video-budget",
+    )
     dm.add_argument("--video-budget", type=float, default=240.0, help="seconds the video may take (auto)")
-    dm.add_argument("--make-clip", action="store_true",
-                    help="only regenerate the bundled clip core/assets/demo/demo_line.wav + .npz (festival)")
+    dm.add_argument(
+        "--make-clip",
+        action="store_true",
+        help="only regenerate the bundled clip core/assets/demo/demo_line.wav + .npz (festival)",
+    )
     dm.set_defaults(func=_demo)
     return p
 
