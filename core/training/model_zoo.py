@@ -24,6 +24,8 @@ def resolve_talker(model: str, data: Path, steps: int | None = None) -> tuple[Ta
         talker = load_trained_talker(path)
         default_steps = 1 if talker.config.deterministic else talker.config.sampling_steps
         return Talker(talker, cached_features, steps or default_steps, name=model), EncoderSpec()
+    if (path / "config.json").is_file() and "distill_config" in (path / "config.json").read_text():
+        return distill_run_talker(path, data, steps)
     if model in ("teacher", "student") or (path / "manifest.json").is_file():
         from core.training.export import shipped_talker
 
@@ -33,6 +35,32 @@ def resolve_talker(model: str, data: Path, steps: int | None = None) -> tuple[Ta
         f"no model '{model}': expected one of teacher, student, baseline, a run directory with model.safetensors "
         "(python -m core train ...) or a weights directory with manifest.json"
     )
+
+
+def distill_run_talker(run_dir: Path, data: Path, steps: int | None = None) -> tuple[Talker, EncoderSpec]:
+    """The last round's student of a distillation run (ablations included), with the features it was trained on."""
+    import json
+
+    from safetensors.torch import load_file
+
+    from core.models.student_audio_encoder import StudentAudioEncoder, StudentEncoderConfig
+    from core.models.talker import DiffusionTalker, TalkerConfig
+    from core.training.distill import DistillConfig
+    from core.training.export import student_feature_function
+
+    record = json.loads((run_dir / "config.json").read_text())
+    config = DistillConfig.from_dict(record["distill_config"])
+    student_steps = config.rounds[-1]
+    talker = DiffusionTalker(TalkerConfig.from_dict(record["teacher_config"]))
+    talker.load_state_dict(load_file(str(run_dir / f"student_{student_steps}step.safetensors")))
+    talker.eval()
+    name = f"{run_dir.name}-{student_steps}step"
+    if not config.student_encoder:  # ablation: the student kept the big encoder
+        return Talker(talker, cached_features, steps or student_steps, name=name), config.teacher_encoder
+    encoder = StudentAudioEncoder(StudentEncoderConfig(**config.encoder_config))
+    encoder.load_state_dict(load_file(str(run_dir / "student_encoder.safetensors")))
+    features = student_feature_function(encoder.eval(), data)
+    return Talker(talker, features, steps or student_steps, name=name), config.teacher_encoder
 
 
 def evaluate_model(model: str, data: Path, split: str, steps: int | None = None, max_clips: int | None = 60) -> dict:
