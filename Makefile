@@ -18,7 +18,7 @@ system-deps:
 	@bash tools/install_system_deps.sh
 
 demo: venv system-deps
-	$(PY) -m core demo --out output
+	$(PY) -m diffusiontalker_addon demo --out output
 
 test: venv system-deps
 	HF_HUB_OFFLINE=1 $(PY) -m pytest -q

@@ -30,6 +30,9 @@ _FIXED_TIME = (1980, 1, 1, 0, 0, 0)  # the earliest time a zip can hold
 _SKIPPED_DIRS = {"__pycache__", "tests", ".pytest_cache", ".ruff_cache", ".git"}
 _SKIPPED_SUFFIXES = {".pyc", ".pyo"}
 _SKIPPED_NAMES = {".DS_Store", ".gitignore", ".gitkeep", ".gitattributes"}
+# Parts of core that only training and the demo use; the add-on never imports them.
+_CORE_PATHS_NOT_SHIPPED = ("training/", "evaluation.py", "bench.py", "assets/demo/", "data/demo_clip.py")
+_ADDON_PATHS_NOT_SHIPPED = ("demo.py",)  # the repository demo: it needs the bundled clip
 
 
 def read_manifest(path: Path = MANIFEST) -> dict:
@@ -53,9 +56,13 @@ def package_entries() -> dict[str, Path]:
     """Archive name -> source file, for everything the extension ships."""
     entries = {"blender_manifest.toml": MANIFEST}
     for path in _files_under(ADDON_DIR):
-        entries[path.relative_to(ADDON_DIR).as_posix()] = path
+        relative = path.relative_to(ADDON_DIR).as_posix()
+        if not relative.startswith(_ADDON_PATHS_NOT_SHIPPED):
+            entries[relative] = path
     for path in _files_under(CORE_DIR):
-        entries[f"{VENDOR_PREFIX}/{path.relative_to(CORE_DIR).as_posix()}"] = path
+        relative = path.relative_to(CORE_DIR).as_posix()
+        if not relative.startswith(_CORE_PATHS_NOT_SHIPPED):
+            entries[f"{VENDOR_PREFIX}/{relative}"] = path
     for path in _files_under(WEIGHTS_DIR):
         entries[f"weights/{path.relative_to(WEIGHTS_DIR).as_posix()}"] = path
     if "__init__.py" not in entries:
@@ -88,6 +95,11 @@ def main(argv: list[str] | None = None) -> int:
     with zipfile.ZipFile(target) as archive:
         count = len(archive.namelist())
     print(f"wrote {target} ({target.stat().st_size / 1e6:.2f} MB, {count} files)")
+    if not any(WEIGHTS_DIR.glob("*.safetensors")):
+        print(
+            f"note: {WEIGHTS_DIR} holds no trained weights, so the add-on in this zip can only replay reference "
+            "targets (it says so in its panel); train the student first to ship the model"
+        )
     return 0
 
 

@@ -115,20 +115,6 @@ def _eval(a: argparse.Namespace) -> int:
     return 0
 
 
-def _demo(a: argparse.Namespace) -> int:
-    from core.demo import DemoOptions, make_demo_clip, run_demo
-
-    if a.make_clip:
-        print(f"wrote {make_demo_clip()} (+ .wav)")
-        return 0
-    options = DemoOptions(
-        resolution=a.resolution, samples=a.samples, video=a.video, video_budget_s=a.video_budget,
-        video_resolution=a.video_resolution, video_samples=a.video_samples,
-    )  # fmt: skip
-    print(run_demo(Path(a.out), options).describe())
-    return 0
-
-
 def _distill(a: argparse.Namespace) -> int:
     import json
 
@@ -306,25 +292,6 @@ def build_parser() -> argparse.ArgumentParser:
     cs.add_argument("--resolution", type=int, default=160, help="pixels per cell")
     cs.add_argument("--samples", type=int, default=8, help="Cycles samples")
     cs.set_defaults(func=_rig_contact_sheet)
-    dm = sub.add_parser("demo", help="animate the demo head from the bundled clip; save and render it (needs bpy)")
-    dm.add_argument("--out", default="output", help="folder for demo.blend, demo_preview.png, demo.mp4")
-    dm.add_argument("--resolution", type=int, default=256, help="pixels (square) of each contact-sheet frame")
-    dm.add_argument("--samples", type=int, default=8, help="Cycles samples of the contact sheet")
-    dm.add_argument("--video-resolution", type=int, default=192, help="pixels (square) of the video")
-    dm.add_argument("--video-samples", type=int, default=4, help="Cycles samples of the video")
-    dm.add_argument(
-        "--video",
-        choices=["auto", "always", "never"],
-        default="auto",
-        help="demo.mp4 with sound: auto renders it when the estimate fits --video-budget",
-    )
-    dm.add_argument("--video-budget", type=float, default=240.0, help="seconds the video may take (auto)")
-    dm.add_argument(
-        "--make-clip",
-        action="store_true",
-        help="only regenerate the bundled clip core/assets/demo/demo_line.wav + .npz (festival)",
-    )
-    dm.set_defaults(func=_demo)
     return p
 
 

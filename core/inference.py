@@ -289,7 +289,10 @@ class DiffusionTalkerEngine:
         steps = int(request.steps or self.steps)
         _check_cancel(cancel)
         progress(0.0, f"loading {Path(request.audio_path).name}")
-        audio = load_audio(request.audio_path)  # 16 kHz mono float32, any input rate / channels
+        if request.audio is None:
+            audio = load_audio(request.audio_path)  # 16 kHz mono float32, any input rate / channels
+        else:
+            audio = np.asarray(request.audio, np.float32).reshape(-1)
         validate_speech_audio(audio, SAMPLE_RATE, name=f"'{request.audio_path}'")
         notes_before = len(self.notes)
 

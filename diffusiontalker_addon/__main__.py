@@ -1,13 +1,55 @@
-"""`python -m diffusiontalker_addon benchmark [--frames N]`: the key-writing benchmark, for `python -m core bench`.
+"""`python -m diffusiontalker_addon COMMAND`: what the add-on runs outside Blender's UI (needs the `bpy` module).
 
-Needs the `bpy` module (or Blender's Python); prints one JSON line: frames, channels, seconds, keys_per_second.
+demo [--out output] [...]       the demo head animated from the bundled clip, saved and rendered (make demo)
+demo --make-clip                regenerate the bundled clip core/assets/demo/demo_line.wav + .npz (festival)
+benchmark [--frames N]          the key-writing benchmark; prints one JSON line
 """
 
+import argparse
 import sys
+from pathlib import Path
 
-from .action_writer import benchmark_main
 
-if len(sys.argv) < 2 or sys.argv[1] != "benchmark":
-    print("usage: python -m diffusiontalker_addon benchmark [--frames N] [--channels C] [--repeat R]", file=sys.stderr)
-    sys.exit(2)
-sys.exit(benchmark_main(sys.argv[2:]))
+def _demo(argv: list[str]) -> int:
+    p = argparse.ArgumentParser(prog="python -m diffusiontalker_addon demo", description=__doc__)
+    p.add_argument("--out", default="output", help="folder for demo.blend, demo_preview.png, demo.mp4")
+    p.add_argument("--resolution", type=int, default=256, help="pixels (square) of each contact-sheet frame")
+    p.add_argument("--samples", type=int, default=8, help="Cycles samples of the contact sheet")
+    p.add_argument("--video-resolution", type=int, default=192, help="pixels (square) of the video")
+    p.add_argument("--video-samples", type=int, default=4, help="Cycles samples of the video")
+    p.add_argument("--video", choices=["auto", "always", "never"], default="auto",
+                   help="demo.mp4 with sound: auto renders it when the estimate fits --video-budget")  # fmt: skip
+    p.add_argument("--video-budget", type=float, default=240.0, help="seconds the video may take (auto)")
+    p.add_argument("--make-clip", action="store_true", help="only regenerate the bundled clip (festival)")
+    a = p.parse_args(argv)
+    if a.make_clip:
+        from core.data.demo_clip import make_demo_clip
+
+        print(f"wrote {make_demo_clip()} (+ .wav)")
+        return 0
+    from .demo import DemoOptions, run_demo
+
+    options = DemoOptions(
+        resolution=a.resolution, samples=a.samples, video=a.video, video_budget_s=a.video_budget,
+        video_resolution=a.video_resolution, video_samples=a.video_samples,
+    )  # fmt: skip
+    try:
+        print(run_demo(Path(a.out), options).describe())
+    except (RuntimeError, FileNotFoundError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def main(argv: list[str]) -> int:
+    if argv and argv[0] == "demo":
+        return _demo(argv[1:])
+    if argv and argv[0] == "benchmark":
+        from .action_writer import benchmark_main
+
+        return benchmark_main(argv[1:])
+    print(__doc__, file=sys.stderr)
+    return 2
+
+
+sys.exit(main(sys.argv[1:]))

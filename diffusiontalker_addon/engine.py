@@ -1,31 +1,45 @@
 """The one place the add-on gets its AnimationEngine from.
 
-`get_engine(prefs)` loads the trained model through `core.inference.load_engine(weights_dir, device)`; when that is
-not possible (no weights yet, torch missing in this Blender, ...) it falls back to ReferenceTargetsEngine and says
-so in `backend_label()`, which the panel and preferences show. Scripts and tests can put their own engine in
-with `use_engine(engine)`.
+`get_engine(prefs)` loads the trained model through `core.inference.load_engine(weights_dir, device, backend)`
+(torch when this Blender has it, else the numpy student) and adds the user's own styles; when the model cannot be
+loaded (no weights yet, corrupt files, ...) it falls back to ReferenceTargetsEngine and says why in
+`backend_label()`, which the panel and preferences show. Scripts and tests can put their own engine in with
+`use_engine(engine)`.
 """
 
 from __future__ import annotations
 
+import importlib.util
 from dataclasses import dataclass
 from pathlib import Path
 
 from core.animation_job import AnimationEngine
 from core.reference_engine import REFERENCE_SOURCE_LABEL, ReferenceTargetsEngine
 
-DEVICE_CHOICES = {"AUTO": "auto", "CPU": "cpu", "GPU": "cuda"}  # preference value -> core device string
+from . import user_styles
+
+DEVICE_CHOICES = ("AUTO", "CPU", "GPU")
+BACKEND_CHOICES = {"AUTO": "auto", "TORCH": "torch", "NUMPY": "numpy"}  # preference value -> core backend
 
 
 @dataclass
 class _LoadedEngine:
     engine: AnimationEngine
-    label: str
     is_model: bool
+    fixed_label: str = ""  # the fallback's or override's label
+    add_on_notes: tuple[str, ...] = ()  # e.g. user styles that could not be loaded
+
+    @property
+    def label(self) -> str:
+        if self.fixed_label:
+            return self.fixed_label
+        # Built live: the model's name and notes change when it falls back from the GPU to the CPU mid-session.
+        notes = [*getattr(self.engine, "notes", []), *self.add_on_notes]
+        return getattr(self.engine, "name", "model") + "".join(f"; {note}" for note in notes)
 
 
 _override: AnimationEngine | None = None
-_loaded: dict[tuple[str, str], _LoadedEngine] = {}
+_loaded: dict[tuple[str, str, str, str], _LoadedEngine] = {}
 
 
 def use_engine(engine: AnimationEngine | None) -> None:
@@ -35,7 +49,7 @@ def use_engine(engine: AnimationEngine | None) -> None:
 
 
 def forget_loaded_engines() -> None:
-    """Drop cached engines so the next `get_engine` loads again (after weights or preferences change)."""
+    """Drop cached engines so the next `get_engine` loads again (after weights, styles or preferences change)."""
     _loaded.clear()
 
 
@@ -45,7 +59,8 @@ def default_weights_dir() -> Path:
     for candidate in (package_dir / "weights", package_dir.parent / "weights"):
         if candidate.is_dir():
             return candidate
-    return package_dir / "weights"
+    is_source_checkout = (package_dir.parent / "core" / "__init__.py").is_file()
+    return package_dir.parent / "weights" if is_source_checkout else package_dir / "weights"
 
 
 def weights_dir(prefs) -> Path:
@@ -58,7 +73,28 @@ def weights_dir(prefs) -> Path:
 
 
 def device(prefs) -> str:
-    return DEVICE_CHOICES.get(getattr(prefs, "device", "AUTO") if prefs is not None else "AUTO", "auto")
+    """The core device string for the Device preference: "auto", "cpu", or the GPU kind this machine has."""
+    choice = getattr(prefs, "device", "AUTO") if prefs is not None else "AUTO"
+    if choice == "CPU":
+        return "cpu"
+    if choice == "GPU":
+        return _gpu_device()
+    return "auto"
+
+
+def _gpu_device() -> str:
+    if importlib.util.find_spec("torch") is None:
+        return "cuda"  # load_engine's numpy backend then notes that it runs on the CPU
+    import torch
+
+    mps = getattr(torch.backends, "mps", None)
+    if not torch.cuda.is_available() and mps is not None and mps.is_available():
+        return "mps"  # Apple silicon
+    return "cuda"
+
+
+def backend(prefs) -> str:
+    return BACKEND_CHOICES.get(getattr(prefs, "backend", "AUTO") if prefs is not None else "AUTO", "auto")
 
 
 def get_engine(prefs) -> AnimationEngine:
@@ -75,28 +111,41 @@ def engine_is_model(prefs) -> bool:
     return _engine_for(prefs).is_model
 
 
+def fallback_reason(prefs) -> str | None:
+    """Why the model is not in use, when the add-on fell back to reference targets (None otherwise)."""
+    if _override is not None or _engine_for(prefs).is_model:
+        return None
+    return _engine_for(prefs).label
+
+
 def _engine_for(prefs) -> _LoadedEngine:
     if _override is not None:
         name = getattr(_override, "name", type(_override).__name__)
-        return _LoadedEngine(_override, f"{name} (set by a script)", is_model=False)
-    cache_key = (str(weights_dir(prefs)), device(prefs))
+        return _LoadedEngine(_override, is_model=False, fixed_label=f"{name} (set by a script)")
+    cache_key = (str(weights_dir(prefs)), device(prefs), backend(prefs), str(user_styles.library_path()))
     if cache_key not in _loaded:
         _loaded[cache_key] = _load(*cache_key)
     return _loaded[cache_key]
 
 
-def _load(weights: str, device_name: str) -> _LoadedEngine:
+def _load(weights: str, device_name: str, backend_name: str, styles_file: str) -> _LoadedEngine:
     try:
         from core.inference import load_engine
     except ImportError as exc:
         return _fallback(f"the model code is not available ({exc})")
+    if not (Path(weights) / "manifest.json").is_file():
+        return _fallback(
+            f"no trained weights in {weights} (train the student, or pick a weights folder in "
+            "Preferences > Add-ons > DiffusionTalker)"
+        )
     try:
-        engine = load_engine(Path(weights), device_name)
+        engine = load_engine(Path(weights), device_name, backend_name)
     except Exception as exc:  # noqa: BLE001 - any load failure falls back, with the reason shown to the user
         return _fallback(f"could not load the model from {weights}: {exc}")
-    return _LoadedEngine(engine, f"{getattr(engine, 'name', 'model')} on {device_name}", is_model=True)
+    engine, styles_note = user_styles.with_user_styles(engine, Path(styles_file))
+    return _LoadedEngine(engine, is_model=True, add_on_notes=(styles_note,) if styles_note else ())
 
 
 def _fallback(reason: str) -> _LoadedEngine:
     label = f"{REFERENCE_SOURCE_LABEL.capitalize()}: {reason}"
-    return _LoadedEngine(ReferenceTargetsEngine(), label, is_model=False)
+    return _LoadedEngine(ReferenceTargetsEngine(), is_model=False, fixed_label=label)

@@ -4,6 +4,7 @@
     bpy.ops.diffusiontalker.add_arkit_keys()
     bpy.ops.diffusiontalker.animate(audio=PATH, identity=NAME, emotion=NAME, emotion_strength=1.0, seed=0, start_frame=1)
     bpy.ops.diffusiontalker.new_take()          # the panel's settings with the next seed
+    bpy.ops.diffusiontalker.add_style_from_clip(filepath=PATH, style_name=NAME)  # a user identity + emotion
     bpy.ops.diffusiontalker.cancel()            # stop the running job; nothing is written
     bpy.ops.diffusiontalker.reload_engine()
 
@@ -19,7 +20,7 @@ from bpy.props import BoolProperty, EnumProperty, FloatProperty, IntProperty, St
 
 from core.animation_job import Animation, AnimationJob, JobCancelled
 
-from . import action_writer, audio_source, engine, preferences, properties, scene_guard
+from . import action_writer, audio_source, engine, preferences, properties, scene_guard, user_styles
 
 _TIMER_SECONDS = 0.1
 
@@ -98,7 +99,7 @@ class DIFFUSIONTALKER_OT_animate(bpy.types.Operator):
             self.report({"WARNING"}, "Animation cancelled; nothing was written")
             return {"CANCELLED"}
         except Exception as exc:  # noqa: BLE001 - engine failures become a report, never a half-written scene
-            self.report({"ERROR"}, _engine_failure_message(plan, exc))
+            self.report({"ERROR"}, _engine_failure_message(context, plan, exc))
             return {"CANCELLED"}
         return self._write(context, plan, animation)
 
@@ -147,7 +148,7 @@ class DIFFUSIONTALKER_OT_animate(bpy.types.Operator):
             return {"CANCELLED"}
         if job.error is not None:
             print(job.error_trace)
-            self.report({"ERROR"}, _engine_failure_message(plan, job.error))
+            self.report({"ERROR"}, _engine_failure_message(context, plan, job.error))
             return {"CANCELLED"}
         return self._write(context, plan, job.result)
 
@@ -182,11 +183,18 @@ class DIFFUSIONTALKER_OT_animate(bpy.types.Operator):
         except Exception as exc:  # noqa: BLE001 - unexpected: data may be partly written, so keep it undoable
             self.report({"ERROR"}, f"Writing the animation failed ({exc}); press Ctrl+Z to undo any partial change")
             return {"FINISHED"}
+        unmapped = (
+            f"; not driven (no ARKit match): {', '.join(target.unmapped[:8])}{', ...' if len(target.unmapped) > 8 else ''}"
+            if target.unmapped
+            else ""
+        )
         self.report(
             {"INFO"},
             f"Wrote Action '{written.action.name}': frames {written.first_frame}-{written.last_frame}, "
-            f"{len(written.channels_written)} shape keys, from {animation.source or plan.engine.name}",
+            f"{len(written.channels_written)} shape keys, from {animation.source or plan.engine.name}{unmapped}",
         )
+        if animation.info.get("warning"):  # e.g. the GPU ran out of memory and the model finished on the CPU
+            self.report({"WARNING"}, str(animation.info["warning"]))
         return {"FINISHED"}
 
 
@@ -230,9 +238,13 @@ def write_take(
     return result
 
 
-def _engine_failure_message(plan: scene_guard.AnimatePlan, exc: BaseException) -> str:
+def _engine_failure_message(context: bpy.types.Context, plan: scene_guard.AnimatePlan, exc: BaseException) -> str:
     name = getattr(plan.engine, "name", type(plan.engine).__name__)
-    return f"The animation engine '{name}' failed on '{plan.audio.path.name}': {exc}. Nothing was written"
+    message = f"The animation engine '{name}' failed on '{plan.audio.path.name}': {exc}. Nothing was written"
+    reason = engine.fallback_reason(preferences.get_preferences(context))
+    if reason is not None and plan.engine is engine.get_engine(preferences.get_preferences(context)):
+        message += f" ({reason})"
+    return message
 
 
 def _job_state(context: bpy.types.Context) -> properties.DIFFUSIONTALKER_PG_job:
@@ -338,6 +350,47 @@ class DIFFUSIONTALKER_OT_add_arkit_keys(bpy.types.Operator):
         return {"FINISHED"}
 
 
+class DIFFUSIONTALKER_OT_add_style_from_clip(bpy.types.Operator):
+    bl_idname = "diffusiontalker.add_style_from_clip"
+    bl_label = "Add Style from Reference Clip..."
+    bl_description = (
+        "Compute an identity and an emotion from a recording of a voice and add them, named, to the Identity and "
+        "Emotion menus (stored in your extension data folder, not in the .blend)"
+    )
+    bl_options = {"REGISTER"}  # writes a file outside the .blend: nothing to undo
+
+    filepath: StringProperty(name="Reference Clip", subtype="FILE_PATH")
+    filter_glob: StringProperty(default="*.wav;*.flac;*.ogg;*.mp3", options={"HIDDEN"})
+    style_name: StringProperty(name="Style Name", description="Name shown in the Identity and Emotion menus")
+
+    def invoke(self, context: bpy.types.Context, event: bpy.types.Event) -> set[str]:
+        if bpy.app.background or context.window is None:
+            return self.execute(context)
+        context.window_manager.fileselect_add(self)
+        return {"RUNNING_MODAL"}
+
+    def execute(self, context: bpy.types.Context) -> set[str]:
+        prefs = preferences.get_preferences(context)
+        try:
+            path = scene_guard.check_audio_path_text(self.filepath)
+            samples = scene_guard.check_audio_file(path)
+            name = self.style_name.strip() or path.stem
+            target = user_styles.library_path()
+            names = user_styles.add_user_style(engine.get_engine(prefs), name, samples, target)
+        except (scene_guard.SceneGuardError, ValueError) as exc:  # core's audio and weights errors are ValueErrors
+            self.report({"ERROR"}, str(exc))
+            return {"CANCELLED"}
+        except Exception as exc:  # noqa: BLE001 - a model failure becomes a report; no style file was written
+            self.report({"ERROR"}, f"Computing the style from '{self.filepath}' failed: {exc}; nothing was added")
+            return {"CANCELLED"}
+        engine.forget_loaded_engines()  # the menus reload with the new style
+        settings = getattr(context.scene, "diffusiontalker", None)
+        if settings is not None:
+            settings.identity, settings.emotion = name, name
+        self.report({"INFO"}, f"Added style '{name}' to {target} (your styles: {', '.join(names)})")
+        return {"FINISHED"}
+
+
 class DIFFUSIONTALKER_OT_reload_engine(bpy.types.Operator):
     bl_idname = "diffusiontalker.reload_engine"
     bl_label = "Reload Model"
@@ -355,6 +408,7 @@ classes = (
     DIFFUSIONTALKER_OT_cancel,
     DIFFUSIONTALKER_OT_add_demo_head,
     DIFFUSIONTALKER_OT_add_arkit_keys,
+    DIFFUSIONTALKER_OT_add_style_from_clip,
     DIFFUSIONTALKER_OT_reload_engine,
 )
 register, unregister = bpy.utils.register_classes_factory(classes)

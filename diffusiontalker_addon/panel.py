@@ -44,6 +44,7 @@ class DIFFUSIONTALKER_PT_main(_DiffusionTalkerPanel, bpy.types.Panel):
         row = box.row(align=True)
         row.prop(settings, "seed")
         row.operator("diffusiontalker.new_take", icon="FILE_REFRESH")
+        box.operator("diffusiontalker.add_style_from_clip", icon="ADD")
 
         if state.running:
             layout.progress(factor=state.progress, type="BAR", text=f"{state.progress:.0%} {state.message}")

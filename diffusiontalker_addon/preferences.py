@@ -5,7 +5,7 @@ from __future__ import annotations
 import bpy
 from bpy.props import EnumProperty, StringProperty
 
-from . import engine
+from . import engine, user_styles
 
 
 def _reload_engine(_self, _context) -> None:
@@ -19,9 +19,20 @@ class DIFFUSIONTALKER_AP_preferences(bpy.types.AddonPreferences):
         name="Device",
         description="Where the model runs",
         items=[
-            ("AUTO", "Auto", "The GPU when the model finds one, else the CPU"),
+            ("AUTO", "Auto", "CUDA or MPS when torch finds one, else the CPU"),
             ("CPU", "CPU", "Always the CPU"),
-            ("GPU", "GPU", "The GPU (CUDA); fails over to the reference fallback if there is none"),
+            ("GPU", "GPU", "CUDA, or Metal (MPS) on a Mac; runs on the CPU, and says so, when there is none"),
+        ],
+        default="AUTO",
+        update=_reload_engine,
+    )
+    backend: EnumProperty(
+        name="Backend",
+        description="What runs the model",
+        items=[
+            ("AUTO", "Auto", "torch when this Blender has it, else the numpy student"),
+            ("TORCH", "torch", "PyTorch (needs torch installed in Blender's Python)"),
+            ("NUMPY", "NumPy", "The numpy student: no extra packages, CPU only"),
         ],
         default="AUTO",
         update=_reload_engine,
@@ -38,6 +49,7 @@ class DIFFUSIONTALKER_AP_preferences(bpy.types.AddonPreferences):
         layout = self.layout
         layout.use_property_split = True
         layout.prop(self, "device")
+        layout.prop(self, "backend")
         layout.prop(self, "weights_dir")
         box = layout.box()
         row = box.row()
@@ -45,6 +57,7 @@ class DIFFUSIONTALKER_AP_preferences(bpy.types.AddonPreferences):
         row.label(text=engine.backend_label(self), icon="CHECKMARK" if is_model else "INFO")
         row.operator("diffusiontalker.reload_engine", text="", icon="FILE_REFRESH")
         box.label(text=f"Weights: {engine.weights_dir(self)}")
+        box.label(text=f"Your styles: {user_styles.library_path()}")
 
 
 def get_preferences(context: bpy.types.Context | None = None) -> DIFFUSIONTALKER_AP_preferences | None:

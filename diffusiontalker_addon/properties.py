@@ -14,6 +14,12 @@ LOCKABLE_REGION_ITEMS = [
 ]
 
 
+def _mapping_preset_suggestions(_self, _context, _edit_text: str) -> list[str]:
+    from core.rig.name_mapping import preset_names
+
+    return preset_names()
+
+
 class DIFFUSIONTALKER_PG_settings(bpy.types.PropertyGroup):
     audio_source: EnumProperty(
         name="Audio Source",
@@ -62,7 +68,9 @@ class DIFFUSIONTALKER_PG_settings(bpy.types.PropertyGroup):
     )
     mapping_preset: StringProperty(
         name="Name Mapping",
-        description="Preset that maps the rig's shape-key names to ARKit names (empty: match names automatically)",
+        description="Preset that maps the rig's shape-key names to ARKit names: a shipped preset's name or a .json "
+        "path (empty: match names automatically)",
+        search=_mapping_preset_suggestions,
     )
 
 

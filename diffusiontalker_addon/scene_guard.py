@@ -92,10 +92,9 @@ def check_animate_inputs(context: bpy.types.Context, options: AnimateOptions, en
     if options.sound_strip:
         audio = check_sound_strip(scene, options.sound_strip)
     else:
-        audio = audio_source.AudioInput(
-            path=_check_audio_path_text(options.audio_path), start_frame=options.start_frame
-        )
-    seconds = check_audio_file(audio.path)
+        audio = audio_source.AudioInput(path=check_audio_path_text(options.audio_path), start_frame=options.start_frame)
+    samples = check_audio_file(audio.path)
+    seconds = len(samples) / audio_source.ANALYSIS_SAMPLE_RATE
     check_style(engine, options.identity, options.emotion)
 
     scene_fps = scene.render.fps / scene.render.fps_base
@@ -116,6 +115,7 @@ def check_animate_inputs(context: bpy.types.Context, options: AnimateOptions, en
         emotion_strength=float(options.emotion_strength),
         seed=int(options.seed),
         fps=float(scene_fps),
+        audio=samples,
     )
     return AnimatePlan(target, locked, audio, seconds, engine, request, scene_fps, options, scene.name)
 
@@ -175,10 +175,14 @@ def map_rig_channels(rig_names: list[str], mapping_preset: str = "") -> tuple[li
     """Rig shape keys -> ARKit channels through core.rig.name_mapping (scale included); also the unmapped names."""
     from core.rig.name_mapping import map_channel_names
 
+    preset = mapping_preset.strip()
+    if preset.startswith("//"):  # relative to the .blend, like every Blender path
+        preset = bpy.path.abspath(preset)
     try:
-        mapping = map_channel_names(rig_names, preset=mapping_preset or None)
+        mapping = map_channel_names(rig_names, preset=preset or None)
     except (KeyError, ValueError, FileNotFoundError) as exc:
-        raise SceneGuardError(f"Mapping preset '{mapping_preset}' cannot be used: {exc}") from None
+        reason = exc.args[0] if exc.args else exc  # str(KeyError) would wrap the message in quotes
+        raise SceneGuardError(f"Mapping preset '{mapping_preset}' cannot be used: {reason}") from None
     channels = [
         ShapeKeyChannel(rig_name, ARKIT_NAMES.index(arkit_name), float(scale))
         for rig_name, arkit_name, scale in _mapping_pairs(mapping)
@@ -218,7 +222,7 @@ def resolve_locked_key_blocks(target: CheckedTarget, regions: Iterable[str], cha
     return frozenset(locked)
 
 
-def _check_audio_path_text(text: str) -> Path:
+def check_audio_path_text(text: str) -> Path:
     if not text.strip():
         raise SceneGuardError("No audio chosen; pick a .wav, .flac, .ogg or .mp3 file (or a sound strip) first")
     return audio_source.absolute_audio_path(text.strip())
@@ -241,8 +245,8 @@ def check_sound_strip(scene: bpy.types.Scene, strip_name: str) -> audio_source.A
     return audio_source.AudioInput(path=path, start_frame=int(round(strip.frame_start)), strip_name=strip_name)
 
 
-def check_audio_file(path: Path) -> float:
-    """Readable, supported, not empty, not silent, neither too short nor too long. Returns the duration in seconds."""
+def check_audio_file(path: Path) -> np.ndarray:
+    """Readable, supported, not empty, not silent, neither too short nor too long: its mono samples at 16 kHz."""
     name = f"Audio file '{path}'"
     if not path.exists():
         raise SceneGuardError(f"{name} does not exist; check the path or pick the file again")
@@ -282,7 +286,7 @@ def check_audio_file(path: Path) -> float:
         validate_speech_audio(samples, audio_source.ANALYSIS_SAMPLE_RATE, name=name)
     except AudioError as exc:
         raise SceneGuardError(str(exc)) from None
-    return len(samples) / audio_source.ANALYSIS_SAMPLE_RATE
+    return samples
 
 
 def check_style(engine: AnimationEngine, identity: str, emotion: str) -> None:

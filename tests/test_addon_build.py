@@ -56,3 +56,38 @@ def test_blenders_own_validator_accepts_the_zip(built_zip):
         [sys.executable, str(cli), "validate", str(built_zip)], capture_output=True, text=True, timeout=60
     )
     assert completed.returncode == 0 and "Success" in completed.stdout, completed.stdout + completed.stderr
+
+
+VENDORED_IMPORT_CHECK = """
+import importlib, pkgutil, sys
+import core
+failures = []
+for info in pkgutil.walk_packages(core.__path__, "core."):
+    if info.name.endswith("__main__"):
+        continue  # runs the CLI
+    try:
+        importlib.import_module(info.name)
+    except ModuleNotFoundError as exc:
+        if exc.name.split(".")[0] == "core":  # a part of core the build left out, but something imports it
+            failures.append(f"{info.name}: {exc}")
+    except Exception:
+        pass  # optional third-party packages (torch, transformers, ...) are not the build's business
+print("\\n".join(failures) or "OK")
+"""
+
+
+def test_every_vendored_core_module_finds_the_core_modules_it_imports(built_zip, tmp_path):
+    with zipfile.ZipFile(built_zip) as archive:
+        archive.extractall(tmp_path)
+    names = zipfile.ZipFile(built_zip).namelist()
+    assert "_vendor/core/inference.py" in names and not [n for n in names if n.startswith("_vendor/core/training/")]
+    env = {"PYTHONPATH": str(tmp_path / "_vendor"), "HF_HUB_OFFLINE": "1", "PATH": "/usr/bin:/bin"}
+    completed = subprocess.run(
+        [sys.executable, "-c", VENDORED_IMPORT_CHECK],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert completed.stdout.strip() == "OK", completed.stdout + completed.stderr

@@ -1,32 +1,41 @@
 """The built zip installs into a fresh Blender user folder, animates a face from a generated clip, and uninstalls.
 
-Runs in a subprocess: a private BLENDER_USER_RESOURCES, and no repository on sys.path, so the add-on can only
-work through its vendored copy of core.
+Runs in a subprocess like a stock Blender: a private BLENDER_USER_RESOURCES, no repository on sys.path (the add-on
+can only work through its vendored copy of core), and neither soundfile nor torch importable (a stock Blender has
+neither: audio is decoded by Blender's `aud`, the model runs on the numpy student).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import textwrap
 
+import numpy as np
 import pytest
 from test_addon_kit import CLOSURE_SECONDS, make_clip
 
 import build
+from core.data.demo_clip import demo_clip_paths
+
+DEMO_WAV = demo_clip_paths()[0]
 
 pytest.importorskip("bpy")
 
 INSTALL_SCRIPT = textwrap.dedent(
     """
     import json, sys
+    sys.modules["soundfile"] = None  # what a stock Blender lacks: imports of these now fail
+    sys.modules["torch"] = None
+    import importlib.util
     from pathlib import Path
     import bpy
 
-    zip_path, wav = sys.argv[1], sys.argv[2]
-    report = {}
+    zip_path, wav, speech_wav = sys.argv[1], sys.argv[2], sys.argv[3]
+    report = {"soundfile_importable": importlib.util.find_spec("soundfile") is not None}
     repo_dir = bpy.utils.user_resource("EXTENSIONS", path="user_default")
     bpy.ops.extensions.package_install_files(filepath=zip_path, repo="user_default", enable_on_install=True)
     module = "bl_ext.user_default.diffusiontalker"
@@ -52,9 +61,30 @@ INSTALL_SCRIPT = textwrap.dedent(
         report["face"] = f"plain mesh ({exc})"
     face = bpy.context.active_object
     bpy.context.scene.render.fps = 30
+    addon_engine = sys.modules[module + ".engine"]
+    report["backend_label"] = addon_engine.backend_label(bpy.context.preferences.addons[module].preferences)
+    report["uses_model"] = addon_engine.engine_is_model(bpy.context.preferences.addons[module].preferences)
+    if report["uses_model"]:  # the shipped student, on real speech with no reference targets beside it
+        bpy.ops.diffusiontalker.animate(audio=speech_wav, start_frame=1)
+        model_action = face.data.shape_keys.animation_data.action
+        report["model_source"] = model_action["diffusiontalker"]["source"]
+        from core.rig.arkit import ARKIT_NAMES
+        bag = model_action.layers[0].strips[0].channelbag(face.data.shape_keys.animation_data.action_slot)
+        curves = {fc.data_path.split('"')[1]: fc for fc in bag.fcurves}
+        frames = range(1, len(curves["jawOpen"].keyframe_points) + 1)
+        report["model_weights"] = [[curves[n].evaluate(f) for n in ARKIT_NAMES] for f in frames]
+    # The rest checks exact numbers, so it pins the reference engine (the generated clip's own targets).
+    from core.reference_engine import ReferenceTargetsEngine
+    addon_engine.use_engine(ReferenceTargetsEngine())
+    bpy.ops.diffusiontalker.animate(audio=wav, start_frame=1, seed=1)
+    first_take = face.data.shape_keys.animation_data.action
     bpy.ops.diffusiontalker.animate(audio=wav, start_frame=1)
 
     action = face.data.shape_keys.animation_data.action
+    tracks = face.data.shape_keys.animation_data.nla_tracks
+    report["kept_previous"] = [(t.mute, [st.action.name for st in t.strips]) for t in tracks]
+    report["first_take"] = first_take.name
+    report["first_take_curves"] = len(first_take.layers[0].strips[0].channelbags[0].fcurves)
     report["action"] = action.name
     report["curves"] = len([fc for l in action.layers for s in l.strips for b in s.channelbags for fc in b.fcurves])
     blocks = face.data.shape_keys.key_blocks
@@ -81,6 +111,9 @@ INSTALL_SCRIPT = textwrap.dedent(
 def test_built_extension_installs_animates_lips_closed_and_uninstalls(tmp_path):
     package = build.build_extension(tmp_path / "dist")
     wav = make_clip(tmp_path, "install_voice", fps=30.0, seconds=2.0)
+    speech = tmp_path / "speech" / DEMO_WAV.name  # the bundled demo line without its reference targets
+    speech.parent.mkdir()
+    shutil.copyfile(DEMO_WAV, speech)
     script = tmp_path / "install_check.py"
     script.write_text(INSTALL_SCRIPT)
     user_dir = tmp_path / "blender_user"
@@ -88,7 +121,7 @@ def test_built_extension_installs_animates_lips_closed_and_uninstalls(tmp_path):
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     env["BLENDER_USER_RESOURCES"] = str(user_dir)
     completed = subprocess.run(
-        [sys.executable, str(script), str(package), str(wav)],
+        [sys.executable, str(script), str(package), str(wav), str(speech)],
         cwd=tmp_path,  # not the repository: core must come from the zip
         env=env,
         capture_output=True,
@@ -99,6 +132,8 @@ def test_built_extension_installs_animates_lips_closed_and_uninstalls(tmp_path):
     assert completed.returncode == 0 and lines, completed.stdout[-3000:] + completed.stderr[-3000:]
     report = json.loads(lines[-1].removeprefix("REPORT "))
 
+    print(f"install test: {report['face']}; backend: {report['backend_label']}")
+    assert not report["soundfile_importable"]
     assert report["enabled"] and report["preferences_device"] == "AUTO"
     assert "/extensions/user_default/diffusiontalker/_vendor/core/" in report["core_file"]
     assert report["curves"] == 52
@@ -107,4 +142,28 @@ def test_built_extension_installs_animates_lips_closed_and_uninstalls(tmp_path):
     assert closed["jawOpen"] < 1e-6 and closed["mouthPressLeft"] == pytest.approx(0.8, abs=1e-5)
     assert speaking["jawOpen"] > 0.1 and speaking_again["jawOpen"] > 0.1
     assert closed["vertices"] != speaking["vertices"], "the mesh must move when the lips close"
+    assert report["kept_previous"] == [[True, [report["first_take"]]]] and report["first_take_curves"] == 52
     assert report["uninstalled"] and not report["files_left"] and not report["operator_left"]
+    if report["uses_model"]:
+        assert "reference" not in report["model_source"]
+        assert any(
+            closed for closed in bilabials_closed(np.array(report["model_weights"]), DEMO_WAV.with_suffix(".npz"))
+        )
+    else:
+        assert "Reference targets (not the model)" in report["backend_label"]
+
+
+def bilabials_closed(weights: np.ndarray, clip_npz) -> list[bool]:
+    """For each P/B/M of the clip: do the lips close within it (or the 100 ms before, faces lead the audio)?"""
+    from core.data.phonemes import BILABIALS
+    from core.rig.lip_measures import LIPS_CLOSED_APERTURE, lip_aperture
+
+    aperture = lip_aperture(weights)
+    seconds = np.arange(len(aperture)) / 30.0
+    with np.load(clip_npz, allow_pickle=False) as clip:
+        phones, times = [str(p) for p in clip["phones"]], clip["phone_times"]
+    return [
+        bool(aperture[(seconds >= start - 0.1) & (seconds <= end)].min() < LIPS_CLOSED_APERTURE)
+        for phone, (start, end) in zip(phones, times, strict=True)
+        if phone in BILABIALS
+    ]

@@ -30,6 +30,7 @@ SENTENCE_GAP_S = 0.2  # silence put between the sentences piper speaks separatel
 
 _NOISE_SEED_INPUT = "noise_seed"
 import os as _os
+
 _STRESS_TO_NEXT = _os.environ.get("STRESS", "next") == "next"
 _PAUSES = set("^$,.!?;:-()\"'")
 _STRESS = set("ˈˌ")

@@ -1,0 +1,87 @@
+"""The bundled demo clip (`core/assets/demo/demo_line.wav` + `.npz`) and which of its frames a preview shows.
+
+The clip is festival speech (never Piper: it is GPL-3 and must not ship) with the corpus generator's own face
+targets; `python -m diffusiontalker_addon demo --make-clip` regenerates it. The Blender side of the demo (building,
+animating, saving and rendering the scene) is diffusiontalker_addon/demo.py.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from core.data.phonemes import BILABIALS, OPEN_VOWELS, SILENCE
+
+DEMO_ASSETS = Path(__file__).resolve().parents[1] / "assets" / "demo"
+DEMO_CLIP_STEM = "demo_line"
+DEMO_TEXT = "Bob bought a big map, and my mom opened a box of apples, bananas and plums."
+DEMO_VOICE = "festival_slt_hts"  # festival's CMU ARCTIC slt HTS voice (EST licence, redistributable)
+DEMO_EMOTION = "neutral"
+DEMO_SEED = 0
+DEMO_FPS = 30
+SHOWN_VOWELS = tuple(v for v in OPEN_VOWELS if v != "AH")  # the schwa (AH) is open only in stressed syllables
+
+
+def demo_clip_paths(folder: Path = DEMO_ASSETS) -> tuple[Path, Path]:
+    """(wav, npz) of the bundled demo clip."""
+    return folder / f"{DEMO_CLIP_STEM}.wav", folder / f"{DEMO_CLIP_STEM}.npz"
+
+
+def make_demo_clip(folder: Path = DEMO_ASSETS) -> Path:
+    """Regenerate the bundled clip: festival speech + the corpus generator's face targets. Returns the npz."""
+    from core.data.clip import SAMPLE_RATE, Clip, save_clip
+    from core.data.face_targets import synthesize_face_targets
+    from core.data.speech_synthesis import synthesize
+
+    spoken = synthesize(DEMO_TEXT, DEMO_VOICE, DEMO_EMOTION, seed=DEMO_SEED)
+    duration = len(spoken.audio) / SAMPLE_RATE
+    weights = synthesize_face_targets(
+        spoken.phones, spoken.phone_times, duration, DEMO_FPS, speaker=DEMO_VOICE, emotion=DEMO_EMOTION,
+        audio=spoken.audio, seed=DEMO_SEED,
+    )  # fmt: skip  # (frames, 52)
+    clip = Clip(
+        weights=weights, fps=DEMO_FPS, audio=spoken.audio, phones=list(spoken.phones),
+        phone_times=spoken.phone_times, speaker=DEMO_VOICE, emotion=DEMO_EMOTION, text=DEMO_TEXT,
+    )  # fmt: skip
+    return save_clip(clip, folder / DEMO_CLIP_STEM)
+
+
+# ---------------------------------------------------------------- which frames to show
+
+
+def marked_phone_frames(clip_npz: Path, weights: np.ndarray, start_frame: int, count: int) -> list[tuple[int, str]]:
+    """(scene frame, phone label) for the contact sheet: the rest pose, then bilabials and open vowels.
+
+    Within each phone (widened by 100 ms ahead: faces lead the audio) the frame shown is where the lips are most
+    closed (P/B/M) or most open (vowels) in the *written* animation, so the sheet shows what was animated.
+    `weights` is the animation sampled at scene frames (frames, 52) from `start_frame`.
+    """
+    from core.rig.lip_measures import lip_aperture
+
+    with np.load(clip_npz, allow_pickle=False) as data:
+        phones = [str(p) for p in data["phones"]]
+        times = np.asarray(data["phone_times"], dtype=np.float64)
+    aperture = lip_aperture(weights)  # (frames,)
+    frame_times = np.arange(len(aperture)) / DEMO_FPS
+
+    def best_frame(start: float, end: float, closed: bool) -> int:
+        inside = np.flatnonzero((frame_times >= start - 0.1) & (frame_times <= end))
+        if len(inside) == 0:
+            inside = np.array([min(int(round(start * DEMO_FPS)), len(aperture) - 1)])
+        pick = inside[np.argmin(aperture[inside])] if closed else inside[np.argmax(aperture[inside])]
+        return int(pick)
+
+    bilabials = [(best_frame(s, e, True), p) for p, (s, e) in zip(phones, times, strict=True) if p in BILABIALS]
+    vowels = [(best_frame(s, e, False), p) for p, (s, e) in zip(phones, times, strict=True) if p in SHOWN_VOWELS]
+    rest = [(0, "rest")] if phones and phones[0] == SILENCE else []
+    budget = max(0, count - len(rest))
+    chosen = _evenly(bilabials, (budget + 1) // 2) + _evenly(vowels, budget // 2)
+    unique = dict(sorted(rest + chosen))  # one label per frame
+    return [(start_frame + frame, label) for frame, label in unique.items()]
+
+
+def _evenly(items: list, count: int) -> list:
+    if len(items) <= count:
+        return list(items)
+    return [items[i] for i in np.linspace(0, len(items) - 1, count).round().astype(int)]
