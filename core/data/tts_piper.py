@@ -29,9 +29,9 @@ from core.data.tts_engine import EngineProsody, EngineSpeech, EngineUnavailable,
 SENTENCE_GAP_S = 0.2  # silence put between the sentences piper speaks separately
 
 _NOISE_SEED_INPUT = "noise_seed"
-import os as _os
-
-_STRESS_TO_NEXT = _os.environ.get("STRESS", "next") == "next"
+# A stress mark's samples go to the phone after it (the vowel it stresses), not the one before. This was an
+# environment switch while the alignment was tuned; the corpus is generated with it on.
+_STRESS_TO_NEXT = True
 _PAUSES = set("^$,.!?;:-()\"'")
 _STRESS = set("ˈˌ")
 _DIACRITICS = set("ːˑʲʰˤ˞\u0303\u0329\u032a\u032f\u0327")  # length, palatal, aspiration, rhotic hook, combining marks
