@@ -42,18 +42,19 @@ def join_clips(corpus: Path, split: str, seconds: float, out: Path) -> Path:
 
 
 def window_join_ratio(weights: np.ndarray, window_frames: int, prefix_frames: int, crossfade_frames: int) -> float:
-    """max over window joins of the frame-to-frame change there, over the median change of the whole take."""
-    change = np.linalg.norm(np.diff(weights, axis=0), axis=1)  # (frames - 1,)
+    """max over window joins of the frame-to-frame change there, over the median change of the whole take.
+
+    The windows of DiffusionTalker.windowed_generate: the first writes frames [0, window); each next one writes
+    `window - prefix - crossfade` new frames, cross-fading the `crossfade` frames before them. A join's region is
+    that cross-fade plus the step into the first new frame.
+    """
+    change = np.linalg.norm(np.diff(weights, axis=0), axis=1)  # (frames - 1,): change[i] is frame i -> i + 1
     median = float(np.median(change)) or 1e-9
-    joins, written = [], window_frames
-    step = window_frames - prefix_frames - crossfade_frames
+    worst, written = 0.0, window_frames
     while written < len(weights):
-        joins.append(written - crossfade_frames)  # where the new window's frames take over
-        written += step
-    worst = 0.0
-    for j in joins:
-        lo, hi = max(j - crossfade_frames - 1, 0), min(j + 2, len(change))
-        worst = max(worst, float(change[lo:hi].max()) / median)
+        region = change[max(written - crossfade_frames - 1, 0) : written + 1]
+        worst = max(worst, float(region.max()) / median)
+        written += window_frames - prefix_frames - crossfade_frames
     return worst
 
 

@@ -47,6 +47,32 @@ def trained_teacher(corpus, tmp_path_factory):
     return run_dir, summary
 
 
+def test_small_corpus_has_held_out_voices_a_manifest_and_regenerates_identically(corpus):
+    from core.data.generate import generate_corpus
+
+    splits = json.loads((corpus / "splits.json").read_text())
+    manifest = json.loads((corpus / "manifest.json").read_text())
+    train_voices = {clip_id.split("/")[1] for clip_id in splits["train"]}
+    assert splits["heldout_voices_names"] and not set(splits["heldout_voices_names"]) & train_voices
+    assert len(train_voices) >= 2 and splits["heldout_sentences"]
+    assert set(manifest["emotions"]) >= {"neutral", "happy", "angry"} and not manifest["failures"]
+    assert manifest["seconds_of_audio"] > 60
+    # Resuming keeps every clip; the content hash (over every file) is unchanged.
+    again = generate_corpus(corpus, preset="small", seed=3, jobs=1, progress=False)
+    assert again.content_hash == manifest["content_hash"]
+
+
+def test_window_join_ratio_sees_a_seam_and_not_smooth_motion():
+    from core.bench import window_join_ratio
+
+    t = np.arange(600) / 30.0
+    smooth = 0.5 + 0.3 * np.sin(2 * np.pi * 1.3 * t)[:, None] * np.ones((1, 52))
+    assert window_join_ratio(smooth, 240, 30, 8) < 1.6
+    seam = smooth.copy()
+    seam[240 - 8 :] += 0.2  # a jump where the second window takes over
+    assert window_join_ratio(seam, 240, 30, 8) > 2  # the bar: a join within 2x the median change
+
+
 def test_features_are_aligned_to_motion_frames_and_cached(corpus):
     spec = EncoderSpec(**TINY_ENCODER)
     clips = load_training_set(corpus, "train", spec, corpus / "cache", jobs=1, limit=3, progress=False)
