@@ -86,6 +86,17 @@ def _load_config(cls, path: str | None, overrides: list[str]):
     return cls.from_dict(values)
 
 
+def _print_json(result: dict, path: str | None = None) -> None:
+    """Print `result` as JSON, and write it to `path` too when given."""
+    import json
+
+    text = json.dumps(result, indent=1)
+    print(text)
+    if path:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        Path(path).write_text(text)
+
+
 def _train(a: argparse.Namespace) -> int:
     import json
 
@@ -102,37 +113,28 @@ def _train(a: argparse.Namespace) -> int:
 
 
 def _eval(a: argparse.Namespace) -> int:
-    import json
 
     from core.training.model_zoo import evaluate_model
 
-    report = evaluate_model(a.model, Path(a.data), a.split, steps=a.steps, max_clips=a.max_clips)
-    text = json.dumps(report, indent=1)
-    print(text)
-    if a.json:
-        Path(a.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(a.json).write_text(text)
+    _print_json(evaluate_model(a.model, Path(a.data), a.split, steps=a.steps, max_clips=a.max_clips), a.json)
     return 0
 
 
 def _distill(a: argparse.Namespace) -> int:
-    import json
 
     from core.training.distill import DistillConfig
     from core.training.export import distill_and_export
 
     config = _load_config(DistillConfig, a.config, a.set)
-    summary = distill_and_export(config, Path(a.weights) if a.weights else None)
-    print(json.dumps(summary, indent=1))
+    _print_json(distill_and_export(config, Path(a.weights) if a.weights else None))
     return 0
 
 
 def _export_teacher(a: argparse.Namespace) -> int:
-    import json
 
     from core.training.export import export_teacher_run
 
-    print(json.dumps(export_teacher_run(Path(a.run), Path(a.weights)), indent=1))
+    _print_json(export_teacher_run(Path(a.run), Path(a.weights)))
     return 0
 
 
@@ -144,12 +146,7 @@ def _bench(a: argparse.Namespace) -> int:
     if a.case:
         print(json.dumps(bench.run_case(a.case, Path(a.weights), Path(a.audio), a.threads)))
         return 0
-    result = bench.benchmark(Path(a.weights), Path(a.data), threads=a.threads, lve_clips=a.lve_clips)
-    text = json.dumps(result, indent=1)
-    print(text)
-    if a.json:
-        Path(a.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(a.json).write_text(text)
+    _print_json(bench.benchmark(Path(a.weights), Path(a.data), threads=a.threads, lve_clips=a.lve_clips), a.json)
     return 0
 
 

@@ -22,7 +22,7 @@ import json
 import math
 import sys
 import time
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -37,6 +37,7 @@ from core.models.student_audio_encoder import StudentAudioEncoder, StudentEncode
 from core.models.talker import DiffusionTalker
 from core.rig.arkit import upper_face_indices
 from core.training.batches import BatchSampler, BatchSpec
+from core.training.config_values import config_from_values
 from core.training.corpus_features import (
     DEFAULT_CACHE_DIR,
     EncoderSpec,
@@ -76,16 +77,7 @@ class DistillConfig:
 
     @classmethod
     def from_dict(cls, values: dict) -> DistillConfig:
-        values = dict(values)
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise ValueError(f"unknown distillation config keys {unknown}; valid keys: {sorted(known)}")
-        if "batch" in values:
-            values["batch"] = BatchSpec(**values["batch"])
-        if "teacher_encoder" in values:
-            values["teacher_encoder"] = EncoderSpec(**values["teacher_encoder"])
-        return cls(**values)
+        return config_from_values(cls, values, {"batch": BatchSpec, "teacher_encoder": EncoderSpec})
 
 
 # ---------------------------------------------------------------- phase A: the student audio encoder (L_ae)

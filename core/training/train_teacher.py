@@ -14,7 +14,7 @@ import json
 import math
 import sys
 import time
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +22,7 @@ import torch
 
 from core.models.talker import DiffusionTalker, TalkerConfig
 from core.training.batches import BatchSampler, BatchSpec
+from core.training.config_values import config_from_values
 from core.training.corpus_features import (
     DEFAULT_CACHE_DIR,
     EncoderSpec,
@@ -62,16 +63,7 @@ class TeacherTrainConfig:
 
     @classmethod
     def from_dict(cls, values: dict) -> TeacherTrainConfig:
-        values = dict(values)
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise ValueError(f"unknown training config keys {unknown}; valid keys: {sorted(known)}")
-        if "batch" in values:
-            values["batch"] = BatchSpec(**values["batch"])
-        if "encoder" in values:
-            values["encoder"] = EncoderSpec(**values["encoder"])
-        return cls(**values)
+        return config_from_values(cls, values, {"batch": BatchSpec, "encoder": EncoderSpec})
 
     def talker_config(self, audio_dim: int) -> TalkerConfig:
         from core.models.denoiser import DenoiserConfig
