@@ -11,14 +11,7 @@ from core.data.datasets.live_link_face import load_live_link_face_csv
 from core.data.resample import resampled_frame_count
 from core.models.audio_features import frames_for_samples
 from core.rig.arkit import ARKIT_NAMES
-from tests.test_inference import write_tiny_student
-
-
-@pytest.fixture(scope="module")
-def weights_dir(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("weights")
-    write_tiny_student(folder)
-    return folder
+from tests.test_inference import weights_dir  # noqa: F401 - the tiny saved student, a pytest fixture
 
 
 @pytest.fixture(scope="module")
