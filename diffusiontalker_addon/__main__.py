@@ -21,6 +21,9 @@ def _demo(argv: list[str]) -> int:
                    help="demo.mp4 with sound: auto renders it when the estimate fits --video-budget")  # fmt: skip
     p.add_argument("--video-budget", type=float, default=240.0, help="seconds the video may take (auto)")
     p.add_argument("--make-clip", action="store_true", help="only regenerate the bundled clip (festival)")
+    p.add_argument("--audio", default="", help="animate this recording instead of the bundled clip (needs weights/)")
+    p.add_argument("--identity", default="", help="style identity (default: the clip's voice, else 'default')")
+    p.add_argument("--emotion", default="", help="style emotion (default: neutral)")
     a = p.parse_args(argv)
     if a.make_clip:
         from core.data.demo_clip import make_demo_clip
@@ -31,7 +34,8 @@ def _demo(argv: list[str]) -> int:
 
     options = DemoOptions(
         resolution=a.resolution, samples=a.samples, video=a.video, video_budget_s=a.video_budget,
-        video_resolution=a.video_resolution, video_samples=a.video_samples,
+        video_resolution=a.video_resolution, video_samples=a.video_samples, audio=a.audio, identity=a.identity,
+        emotion=a.emotion,
     )  # fmt: skip
     try:
         print(run_demo(Path(a.out), options).describe())

@@ -31,6 +31,7 @@ from core.data.demo_clip import (
     DEMO_TEXT,
     DEMO_VOICE,
     demo_clip_paths,
+    extreme_lip_frames,
     marked_phone_frames,
 )
 from core.data.phonemes import BILABIALS
@@ -45,6 +46,9 @@ class DemoOptions:
     video_resolution: int = 192  # the video has 30 times more frames per second of speech: cheaper frames
     video_samples: int = 4
     sheet_frames: int = 12  # cells of the contact sheet (marked phones, plus the rest pose)
+    audio: str = ""  # another recording instead of the bundled clip (needs the trained model: it has no targets)
+    identity: str = ""  # style names; empty: the bundled clip's voice when the model knows it, else "default"
+    emotion: str = ""
 
 
 @dataclass
@@ -86,7 +90,11 @@ def run_demo(out_dir: Path, options: DemoOptions | None = None, log=print) -> De
             "the demo needs Blender's Python module: `pip install bpy==5.0.1` (make demo does it in .venv)"
         ) from None
     wav, npz = demo_clip_paths()
-    if not (wav.is_file() and npz.is_file()):
+    if options.audio:
+        wav, npz = Path(options.audio).expanduser().resolve(), None
+        if not wav.is_file():
+            raise FileNotFoundError(f"--audio {options.audio}: no such file")
+    elif not (wav.is_file() and npz.is_file()):
         raise FileNotFoundError(
             f"the bundled clip {wav} / {npz.name} is missing; run `python -m diffusiontalker_addon demo --make-clip`"
         )
@@ -107,7 +115,8 @@ def run_demo(out_dir: Path, options: DemoOptions | None = None, log=print) -> De
         # targets (the .npz beside the audio) travel with it.
         audio = out_dir / wav.name
         shutil.copyfile(wav, audio)
-        shutil.copyfile(npz, out_dir / npz.name)
+        if npz is not None:
+            shutil.copyfile(npz, out_dir / npz.name)
         scene = bpy.context.scene
         scene.render.fps, scene.render.fps_base = DEMO_FPS, 1.0
         bpy.ops.diffusiontalker.add_demo_head()
@@ -116,8 +125,16 @@ def run_demo(out_dir: Path, options: DemoOptions | None = None, log=print) -> De
         chosen_engine = addon_engine.get_engine(None)
         engine_label = addon_engine.backend_label(None)
         uses_model = addon_engine.engine_is_model(None)
-        identity = _first_offered((DEMO_VOICE, "default"), chosen_engine.identities())
-        emotion = _first_offered((DEMO_EMOTION,), chosen_engine.emotions())
+        for asked, offered in (
+            (options.identity, chosen_engine.identities()),
+            (options.emotion, chosen_engine.emotions()),
+        ):
+            if asked and asked not in offered:
+                raise ValueError(
+                    f"style '{asked}' is not offered by {engine_label}; choose one of {', '.join(offered)}"
+                )
+        identity = _first_offered((options.identity, DEMO_VOICE, "default"), chosen_engine.identities())
+        emotion = _first_offered((options.emotion, DEMO_EMOTION), chosen_engine.emotions())
         log(f"animating '{head.name}' from {audio.name} with {engine_label} (identity {identity}, emotion {emotion})")
         started = time.perf_counter()
         bpy.ops.diffusiontalker.animate(
@@ -144,7 +161,11 @@ def run_demo(out_dir: Path, options: DemoOptions | None = None, log=print) -> De
         bpy.ops.wm.save_as_mainfile(filepath=str(blend))
         timings["build and save"] = time.perf_counter() - began
 
-        marked = marked_phone_frames(npz, _action_weights(head), scene.frame_start, options.sheet_frames)
+        weights = _action_weights(head)
+        if npz is None:  # a recording without phone timings: the take's own most closed / most open moments
+            marked = extreme_lip_frames(weights, scene.frame_start, options.sheet_frames)
+        else:
+            marked = marked_phone_frames(npz, weights, scene.frame_start, options.sheet_frames)
         started = time.perf_counter()
         preview = out_dir / "demo_preview.png"
         seconds_per_frame = _render_contact_sheet(scene, marked, preview, source, uses_model)

@@ -85,3 +85,20 @@ def _evenly(items: list, count: int) -> list:
     if len(items) <= count:
         return list(items)
     return [items[i] for i in np.linspace(0, len(items) - 1, count).round().astype(int)]
+
+
+def extreme_lip_frames(weights: np.ndarray, start_frame: int, count: int) -> list[tuple[int, str]]:
+    """(scene frame, label) for a take without phone timings: the first frame, then in each of `count - 1` equal
+    stretches of the take its most closed or (alternately) most open frame by lip aperture."""
+    from core.rig.lip_measures import lip_aperture
+
+    aperture = lip_aperture(weights)  # (frames,)
+    marked = [(0, "start")]
+    edges = np.linspace(1, len(aperture), max(count, 2)).astype(int)
+    for index, (lo, hi) in enumerate(zip(edges[:-1], edges[1:], strict=True)):
+        if hi <= lo:
+            continue
+        closed = index % 2 == 0
+        pick = lo + int(np.argmin(aperture[lo:hi]) if closed else np.argmax(aperture[lo:hi]))
+        marked.append((pick, f"{'closed' if closed else 'open'} {pick / DEMO_FPS:.2f}s"))
+    return [(start_frame + frame, label) for frame, label in marked]
