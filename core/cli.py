@@ -192,6 +192,14 @@ def _animate(a: argparse.Namespace) -> int:
     return 0
 
 
+def _plot_takes(a: argparse.Namespace) -> int:
+    from core.take_plots import plot_takes
+
+    labels = a.labels.split(",") if a.labels else None
+    print(f"wrote {plot_takes([Path(t) for t in a.takes], Path(a.out), labels)}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m core", description="DiffusionTalker: speech-driven ARKit-52 facial animation.")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -246,6 +254,12 @@ def build_parser() -> argparse.ArgumentParser:
     an.add_argument("--fps", type=float, default=30.0)
     an.add_argument("--device", default="auto", help="auto | cpu | cuda | mps")
     an.set_defaults(func=_animate)
+
+    pt = sub.add_parser("plot-takes", help="plot animations (.npz) side by side: lips, mouth shape, upper face")
+    pt.add_argument("takes", nargs="+", help=".npz files written by `animate`")
+    pt.add_argument("--out", required=True, help="output .png")
+    pt.add_argument("--labels", help="comma-separated column titles (default: file names)")
+    pt.set_defaults(func=_plot_takes)
 
     tr = sub.add_parser("train", help="train the diffusion teacher or the deterministic baseline on a corpus")
     tr.add_argument("what", choices=["teacher", "baseline"])

@@ -11,7 +11,14 @@ from core.data.datasets.live_link_face import load_live_link_face_csv
 from core.data.resample import resampled_frame_count
 from core.models.audio_features import frames_for_samples
 from core.rig.arkit import ARKIT_NAMES
-from tests.test_inference import weights_dir  # noqa: F401 - the tiny saved student, a pytest fixture
+from tests.test_inference import write_tiny_student
+
+
+@pytest.fixture(scope="module")
+def weights_dir(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("weights")
+    write_tiny_student(folder)
+    return folder
 
 
 @pytest.fixture(scope="module")
@@ -68,3 +75,16 @@ def test_unknown_style_and_bad_output_are_clear_errors(weights_dir, speech_like_
     code = main(["animate", str(speech_like_wav), "--out", str(tmp_path / "x.txt"), "--model", str(weights_dir)])
     assert code == 2
     assert not (tmp_path / "x.npz").exists()
+
+
+def test_plot_takes_draws_two_takes_side_by_side(weights_dir, speech_like_wav, tmp_path):
+    from matplotlib.image import imread
+
+    a, b = tmp_path / "a.npz", tmp_path / "b.npz"
+    main(["animate", str(speech_like_wav), "--out", str(a), "--model", str(weights_dir), "--emotion", "happy"])
+    main(["animate", str(speech_like_wav), "--out", str(b), "--model", str(weights_dir), "--emotion", "sad"])
+    out = tmp_path / "swap.png"
+    assert main(["plot-takes", str(a), str(b), "--out", str(out), "--labels", "happy,sad"]) == 0
+    image = imread(out)
+    assert image.shape[1] > image.shape[0]  # two columns side by side
+    assert main(["plot-takes", str(a), "--out", str(out), "--labels", "x,y"]) == 2  # labels must match the takes
