@@ -7,7 +7,8 @@ torch thread count. The 60 s clip and the 10 minute clip are real corpus speech 
 Keys: teacher_steps, student_steps, teacher_s, student_s, speedup, teacher_mb, student_mb, size_reduction,
 student_rtf, teacher_rtf, lve_ratio (student LVE / teacher LVE on held-out clips), teacher_peak_mb,
 student_peak_mb, long_audio_s, long_audio_peak_mb, long_audio_join_ratio (largest frame-to-frame change at a
-window join over the median change; 1 = no visible seam), plus the numpy backend's student time.
+window join over the median change of the take), with the same statistic for stretches away from every join
+(what speech itself does: a seam shows as joins worse than elsewhere), plus the numpy backend's student time.
 """
 
 from __future__ import annotations
@@ -41,21 +42,47 @@ def join_clips(corpus: Path, split: str, seconds: float, out: Path) -> Path:
     return save_wav(out, np.concatenate(pieces)[: int(seconds * 16000)])
 
 
-def window_join_ratio(weights: np.ndarray, window_frames: int, prefix_frames: int, crossfade_frames: int) -> float:
-    """max over window joins of the frame-to-frame change there, over the median change of the whole take.
+def _join_regions(frames: int, window_frames: int, prefix_frames: int, crossfade_frames: int) -> list[slice]:
+    """Where DiffusionTalker.windowed_generate joins windows, as slices of the frame-to-frame changes.
 
-    The windows of DiffusionTalker.windowed_generate: the first writes frames [0, window); each next one writes
-    `window - prefix - crossfade` new frames, cross-fading the `crossfade` frames before them. A join's region is
-    that cross-fade plus the step into the first new frame.
+    The first window writes frames [0, window); each next one writes `window - prefix - crossfade` new frames,
+    cross-fading the `crossfade` frames before them. A join's region is that cross-fade plus the step into the
+    first new frame.
     """
+    regions, written = [], window_frames
+    while written < frames:
+        regions.append(slice(max(written - crossfade_frames - 1, 0), written + 1))
+        written += window_frames - prefix_frames - crossfade_frames
+    return regions
+
+
+def window_join_ratio(weights: np.ndarray, window_frames: int, prefix_frames: int, crossfade_frames: int) -> float:
+    """max over window joins of the largest frame-to-frame change there, over the median change of the whole take."""
+    return join_statistics(weights, window_frames, prefix_frames, crossfade_frames)["worst_join"]
+
+
+def join_statistics(weights: np.ndarray, window_frames: int, prefix_frames: int, crossfade_frames: int) -> dict:
+    """The largest change in each join region over the take's median change (worst and median over joins), and the
+    same statistic for equally long stretches away from every join: what speech itself does (blinks, onsets)."""
     change = np.linalg.norm(np.diff(weights, axis=0), axis=1)  # (frames - 1,): change[i] is frame i -> i + 1
     median = float(np.median(change)) or 1e-9
-    worst, written = 0.0, window_frames
-    while written < len(weights):
-        region = change[max(written - crossfade_frames - 1, 0) : written + 1]
-        worst = max(worst, float(region.max()) / median)
-        written += window_frames - prefix_frames - crossfade_frames
-    return worst
+    regions = _join_regions(len(weights), window_frames, prefix_frames, crossfade_frames)
+    if not regions:
+        return {"joins": 0, "worst_join": 0.0, "median_join": 0.0, "worst_away": 0.0, "median_away": 0.0}
+    at_joins = np.array([change[r].max() for r in regions]) / median
+    length = regions[0].stop - regions[0].start
+    near = np.zeros(len(change), bool)
+    for r in regions:
+        near[max(r.start - length, 0) : r.stop] = True  # a stretch starting here would overlap the join
+    away = np.array([change[s : s + length].max() for s in range(0, len(change) - length, length) if not near[s]])
+    away = away / median if away.size else np.zeros(1)
+    return {
+        "joins": len(regions),
+        "worst_join": float(at_joins.max()),
+        "median_join": float(np.median(at_joins)),
+        "worst_away": float(away.max()),
+        "median_away": float(np.median(away)),
+    }
 
 
 def run_case(case: str, weights_dir: Path, audio: Path, threads: int) -> dict:
@@ -84,7 +111,7 @@ def run_case(case: str, weights_dir: Path, audio: Path, threads: int) -> dict:
     }
     if case == "long":
         w = engine.window
-        result["join_ratio"] = window_join_ratio(animation.weights, w.window_frames, w.prefix_frames, w.crossfade_frames)
+        result["joins"] = join_statistics(animation.weights, w.window_frames, w.prefix_frames, w.crossfade_frames)
     return result
 
 
@@ -163,5 +190,10 @@ def benchmark(weights_dir: Path, corpus: Path, threads: int = 2, lve_clips: int 
         "long_audio_seconds": long["audio_seconds"],
         "long_audio_s": long["seconds"],
         "long_audio_peak_mb": long["peak_mb"],
-        "long_audio_join_ratio": long["join_ratio"],
+        "long_audio_join_ratio": long["joins"]["worst_join"],
+        "long_audio_join_ratio_median": long["joins"]["median_join"],
+        # The same statistic on stretches away from any join: how much speech itself moves (no seams there).
+        "long_audio_away_ratio_worst": long["joins"]["worst_away"],
+        "long_audio_away_ratio_median": long["joins"]["median_away"],
+        "long_audio_joins": long["joins"]["joins"],
     }

@@ -73,6 +73,20 @@ def test_window_join_ratio_sees_a_seam_and_not_smooth_motion():
     assert window_join_ratio(seam, 240, 30, 8) > 2  # the bar: a join within 2x the median change
 
 
+def test_join_statistics_tell_seams_from_speech_motion():
+    from core.bench import join_statistics
+
+    rng = np.random.default_rng(0)
+    speech = np.cumsum(rng.normal(0, 0.01, (2000, 52)), axis=0)  # moves everywhere, joins or not
+    clean = join_statistics(speech, 240, 30, 8)
+    assert clean["joins"] == 9 and abs(clean["median_join"] - clean["median_away"]) < 0.5
+    seams = speech.copy()
+    for j in range(240, 2000, 202):
+        seams[j:] += 0.05  # a jump at every join
+    broken = join_statistics(seams, 240, 30, 8)
+    assert broken["median_join"] > 2 * broken["median_away"]
+
+
 def test_features_are_aligned_to_motion_frames_and_cached(corpus):
     spec = EncoderSpec(**TINY_ENCODER)
     clips = load_training_set(corpus, "train", spec, corpus / "cache", jobs=1, limit=3, progress=False)
