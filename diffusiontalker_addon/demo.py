@@ -168,7 +168,8 @@ def run_demo(out_dir: Path, options: DemoOptions | None = None, log=print) -> De
             marked = marked_phone_frames(npz, weights, scene.frame_start, options.sheet_frames)
         started = time.perf_counter()
         preview = out_dir / "demo_preview.png"
-        seconds_per_frame = _render_contact_sheet(scene, marked, preview, source, uses_model)
+        title = f'"{DEMO_TEXT}"' if npz is not None else wav.name
+        seconds_per_frame = _render_contact_sheet(scene, marked, preview, source, uses_model, title)
         timings["contact sheet"] = time.perf_counter() - started
         log(f"contact sheet: {len(marked)} frames at {seconds_per_frame:.2f} s a frame")
 
@@ -313,7 +314,9 @@ def _set_video_output(scene, path: Path) -> None:
     render.use_file_extension = False
 
 
-def _render_contact_sheet(scene, marked: list[tuple[int, str]], out_png: Path, source: str, uses_model: bool) -> float:
+def _render_contact_sheet(
+    scene, marked: list[tuple[int, str]], out_png: Path, source: str, uses_model: bool, title: str
+) -> float:
     """Render each marked frame and lay them out with their labels; returns the mean seconds per frame."""
     import bpy
 
@@ -330,7 +333,6 @@ def _render_contact_sheet(scene, marked: list[tuple[int, str]], out_png: Path, s
             bpy.ops.render.render(write_still=True)
             seconds.append(time.perf_counter() - started)
             images.append(_read_png(Path(render.filepath)))
-    title = f'"{DEMO_TEXT}"'
     subtitle = (
         f"animated by {source}" if uses_model else f"animated by {source.upper()} - the trained model is not in use"
     )
