@@ -58,14 +58,14 @@ def test_batch_reports_each_failure_and_exits_non_zero(scene_file, tmp_path):
     voices = tmp_path / "voices"
     voices.mkdir()
     make_clip(voices, "a_good", seed=1)
-    make_clip(voices, "b_untargeted", with_targets=False)
+    (voices / "b_corrupt.wav").write_bytes(b"RIFF\x00\x01\x00\x00WAVEjunk" + bytes(range(256)) * 8)  # not audio
     out = tmp_path / "takes"
 
     completed = run_batch("--blend", str(scene_file), "--object", "Face", "--audio", str(voices), "--out", str(out))
 
     assert completed.returncode == 1
     assert "[1/2] ok a_good.wav" in completed.stdout
-    assert "[2/2] FAILED b_untargeted.wav: " in completed.stdout and "No reference targets" in completed.stdout
+    assert "[2/2] FAILED b_corrupt.wav: " in completed.stdout and "could not be" in completed.stdout
     assert "1 of 2 recordings failed" in completed.stderr
     assert [p.name for p in out.iterdir()] == ["a_good.blend"]
 
