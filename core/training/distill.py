@@ -68,6 +68,9 @@ class DistillConfig:
     encoder_lr: float = 1e-3
     encoder_batch: int = 16
     encoder_crop_frames: int = 90  # motion frames (a multiple of 3: 30 fps <-> 100 mel frames/s)
+    # L_ae target: "raw" matches all Whisper features; "teacher_input" also matches them as the teacher's networks
+    # first read them (each network's LayerNorm + input projection), which weights what the teacher actually uses.
+    encoder_target: str = "raw"
     teacher_encoder: EncoderSpec = field(default_factory=EncoderSpec)
     cache_dir: str = str(DEFAULT_CACHE_DIR)
     threads: int = 2
@@ -99,8 +102,19 @@ def encoder_to_motion_frames(features: torch.Tensor, frames: int, fps: float) ->
     return features[:, lo] * (1 - f) + features[:, hi] * f
 
 
+def teacher_input_views(teacher: DiffusionTalker, features: torch.Tensor) -> torch.Tensor:
+    """Audio features as the teacher's denoiser and personalizer first see them: LayerNorm + input projection."""
+    d, p = teacher.denoiser, teacher.personalizer
+    return torch.cat([d.audio_in(d.audio_norm(features)), p.audio_in(p.audio_norm(features))], dim=-1)
+
+
 def train_student_encoder(
-    config: DistillConfig, clips: list[TrainingClip], audio: dict[str, np.ndarray], log, progress: bool
+    config: DistillConfig,
+    clips: list[TrainingClip],
+    audio: dict[str, np.ndarray],
+    log,
+    progress: bool,
+    teacher: DiffusionTalker | None = None,
 ) -> StudentAudioEncoder:
     from core.models.log_mel import log_mel
 
@@ -114,7 +128,16 @@ def train_student_encoder(
     if not usable:
         raise ValueError(f"no 30 fps clip has {n} frames; lower encoder_crop_frames")
     mels = {c.clip_id: log_mel(audio[c.clip_id]) for c in usable}  # (80, mel_frames) each
-    dim_std = torch.from_numpy(np.concatenate([c.audio for c in usable[:300]]).std(axis=0)).clamp_min(1e-3)
+    if config.encoder_target not in ("raw", "teacher_input"):
+        raise ValueError(f"encoder_target must be 'raw' or 'teacher_input', not {config.encoder_target!r}")
+    sample = torch.from_numpy(np.concatenate([c.audio for c in usable[:300]]))  # (frames, dim)
+    dim_std = sample.std(dim=0).clamp_min(1e-3)
+    view_std = None
+    if config.encoder_target == "teacher_input":
+        if teacher is None:
+            raise ValueError("encoder_target 'teacher_input' needs the teacher")
+        with torch.no_grad():
+            view_std = teacher_input_views(teacher, sample).std(dim=0).clamp_min(1e-3)
     optimizer = torch.optim.AdamW(encoder.parameters(), lr=config.encoder_lr, weight_decay=0.01)
     bar = _bar(config.encoder_steps, "L_ae", progress)
     encoder.train()
@@ -134,6 +157,10 @@ def train_student_encoder(
         target = torch.from_numpy(np.stack(target_batch))  # (batch, n, 512) Whisper on motion frames
         pred = encoder_to_motion_frames(encoder(mel_t), n, 30.0)
         loss = (((pred - target) / dim_std) ** 2).mean()
+        if view_std is not None:
+            with torch.no_grad():
+                target_view = teacher_input_views(teacher, target)
+            loss = loss + (((teacher_input_views(teacher, pred) - target_view) / view_std) ** 2).mean()
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(encoder.parameters(), 1.0)
@@ -335,7 +362,7 @@ def distill(config: DistillConfig, progress: bool = True) -> dict:
             encoder.load_state_dict(load_file(str(encoder_path)))
             encoder.eval()
         else:
-            encoder = train_student_encoder(config, train, audio, log, progress)
+            encoder = train_student_encoder(config, train, audio, log, progress, teacher)
             save_file(encoder.state_dict(), str(encoder_path))
         extra = {c.clip_id: student_features(encoder, c, audio[c.clip_id]) for c in train}
         del audio
