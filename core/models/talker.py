@@ -283,9 +283,10 @@ class DiffusionTalker(nn.Module):
         if self.config.deterministic:  # one pass from x_t = 0 at t = 1 (see TalkerConfig.deterministic)
             steps = 1
         sampler = DDIMSampler(steps)
-        x = sampler.initial_noise(shape, generator, audio_feats.device)
         if self.config.deterministic:
             x = torch.zeros(shape, device=audio_feats.device)
+        else:
+            x = sampler.initial_noise(shape, generator, audio_feats.device)
         for t in sampler.timesteps:
             x0_pred = self.denoise(x, t, audio_feats, tokens, guidance_scale, prefix_full, prefix_mask)
             x = sampler.step(x0_pred, t, x)

@@ -312,7 +312,7 @@ def _bar(total: int, desc: str, progress: bool):
 
 def _paired(clips: list[TrainingClip], extra: dict[str, np.ndarray]) -> list[TrainingClip]:
     """Clips whose features are [teacher features | student features] side by side (one crop serves both)."""
-    return [copy.copy(c) for c in clips] if not extra else [
+    return list(clips) if not extra else [
         TrainingClip(c.clip_id, c.speaker, c.emotion, np.concatenate([c.audio, extra[c.clip_id]], axis=1), c.motion,
                      c.fps, c.phones, c.phone_times)
         for c in clips
