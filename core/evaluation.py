@@ -60,7 +60,7 @@ def embed_clips(talker: Talker, clips: list[TrainingClip]) -> tuple[dict[str, np
     """Audio-only identity and emotion embeddings of each clip."""
     identity, emotion = {}, {}
     for clip in clips:
-        style = talker.model.encode_style(talker.features(clip)[None])
+        style = talker.model.encode_style(talker.features(clip)[None], prosody=clip.prosody_batch())
         identity[clip.clip_id], emotion[clip.clip_id] = style.identity[0].numpy(), style.emotion[0].numpy()
     return identity, emotion
 

@@ -44,6 +44,7 @@ from core.audio import load_audio, validate_speech_audio
 from core.data.resample import resample_weights
 from core.models.audio_features import SAMPLE_RATE, features_at_fps, frames_for_samples
 from core.numpy_student import NoiseSource, NumpyStudentEncoder, NumpyTalker, seeded_noise, windowed_sample
+from core.prosody_features import prosody_features
 from core.style_library import NEUTRAL_EMOTION, StyleLibrary
 from core.weights_io import (
     FIX_HINT,
@@ -110,11 +111,13 @@ class TorchBackend:
                 return self.encoder(mel)[0].float().cpu().numpy()
         return self.encoder.encode(audio16k).float().cpu().numpy()  # Whisper: its own device
 
-    def encode_style(self, feats: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def encode_style(self, feats: np.ndarray, prosody: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         import torch
 
         with torch.no_grad():
-            style = self.talker.encode_style(torch.from_numpy(feats).to(self.device)[None])
+            style = self.talker.encode_style(
+                torch.from_numpy(feats).to(self.device)[None], prosody=torch.from_numpy(prosody).to(self.device)[None]
+            )
         return style.identity[0].cpu().numpy(), style.emotion[0].cpu().numpy()
 
     def style_tokens(self, identity: np.ndarray, emotion: np.ndarray, strength: float, neutral: np.ndarray):
@@ -186,8 +189,8 @@ class NumpyBackend:
     def audio_features(self, audio16k: np.ndarray) -> np.ndarray:
         return self.encoder.encode(audio16k)
 
-    def encode_style(self, feats: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        identity, emotion = self.talker.encode_style(feats[None])
+    def encode_style(self, feats: np.ndarray, prosody: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        identity, emotion = self.talker.encode_style(feats[None], prosody=prosody[None])
         return identity[0], emotion[0]
 
     def style_tokens(self, identity, emotion, strength, neutral) -> np.ndarray:
@@ -263,7 +266,9 @@ class DiffusionTalkerEngine:
         else:
             name, audio = "the reference audio", np.asarray(audio, np.float32)
         validate_speech_audio(audio, SAMPLE_RATE, name=name)
-        return self._run_with_cpu_fallback(lambda: self.backend.encode_style(self._aligned_features(audio)))
+        feats = self._run_with_cpu_fallback(lambda: self._aligned_features(audio))
+        prosody = prosody_features(audio, feats.shape[0], self.fps)  # (frames, PROSODY_DIM), numpy: any backend
+        return self._run_with_cpu_fallback(lambda: self.backend.encode_style(feats, prosody))
 
     def _aligned_features(self, audio: np.ndarray) -> np.ndarray:
         """(model frames, feature_dim) features on the model's frame clock."""

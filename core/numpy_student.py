@@ -323,11 +323,18 @@ class NumpyTalker:
                        dilation=dilation)  # fmt: skip
             h = (h + y) * keep
         scores = np.where(mask, p.linear("pool.score", h)[..., 0], _NEG_INF)  # (batch, frames)
-        pooled = np.einsum("bf,bfw->bw", softmax(scores, axis=1), h)  # (batch, width)
+        weights = softmax(scores, axis=1)
+        pooled = np.einsum("bf,bfw->bw", weights, h)  # (batch, width)
+        if self.pc.get("statistics_pooling", False):
+            variance = np.einsum("bf,bfw->bw", weights, h * h) - pooled * pooled
+            pooled = np.concatenate([pooled, np.sqrt(np.maximum(variance, 1e-6))], axis=-1)  # (batch, 2 width)
         return l2_normalize(p.linear("head.1", p.layer_norm("head.0", pooled)))
 
-    def encode_style(self, audio_feats: np.ndarray, mask: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """(identity, emotion), each (batch, embed_dim) unit norm, from audio features (batch, ref_frames, audio_dim)."""
+    def encode_style(
+        self, audio_feats: np.ndarray, mask: np.ndarray | None = None, prosody: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """(identity, emotion), each (batch, embed_dim) unit norm, from audio features (batch, ref_frames, audio_dim)
+        and, when the personalizer takes it, prosody (batch, ref_frames, prosody_dim)."""
         audio_feats = np.asarray(audio_feats, np.float32)
         batch, frames, _ = audio_feats.shape
         mask = np.ones((batch, frames), dtype=bool) if mask is None else np.asarray(mask, bool)
@@ -335,7 +342,17 @@ class NumpyTalker:
             raise ValueError("every reference clip needs at least one valid frame")
         p = self.personalizer
         h = p.linear("audio_in", p.layer_norm("audio_norm", audio_feats))  # (batch, ref_frames, width)
-        h = (h + p["no_motion"]) * mask[..., None]
+        h = h + p["no_motion"]
+        prosody_dim = int(self.pc.get("prosody_dim", 0))
+        if prosody_dim:
+            if prosody is None or np.shape(prosody) != (batch, frames, prosody_dim):
+                got = None if prosody is None else np.shape(prosody)
+                raise ValueError(
+                    f"this personalizer needs the reference clip's prosody, ({batch}, {frames}, {prosody_dim}) from "
+                    f"core.prosody_features.prosody_features; got {got}"
+                )
+            h = h + p.linear("prosody_in", np.asarray(prosody, np.float32))
+        h = h * mask[..., None]
         return self._clip_encoder(p.sub("identity_encoder"), h, mask), self._clip_encoder(
             p.sub("emotion_encoder"), h, mask
         )

@@ -52,10 +52,20 @@ def tiny_styles(talker: DiffusionTalker, seed: int) -> StyleLibrary:
     )
 
 
+def tiny_prosody_config() -> TalkerConfig:
+    """The tiny talker with what the shipped one has: a personalizer that reads the reference clip's prosody."""
+    from core.models.personalizer import PersonalizerConfig
+    from core.prosody_features import PROSODY_DIM
+
+    tiny = TalkerConfig.tiny(audio_dim=16)
+    personalizer = {**tiny.personalizer.__dict__, "prosody_dim": PROSODY_DIM, "statistics_pooling": True}
+    return TalkerConfig(personalizer=PersonalizerConfig(**personalizer), denoiser=tiny.denoiser)
+
+
 def write_tiny_student(weights_dir, seed: int = 0) -> dict[str, str]:
     torch.manual_seed(seed)
     encoder = randomize(StudentAudioEncoder(StudentEncoderConfig.tiny(out_dim=16)), seed + 1)
-    talker = randomize(DiffusionTalker(TalkerConfig.tiny(audio_dim=16)), seed + 2)
+    talker = randomize(DiffusionTalker(tiny_prosody_config()), seed + 2)
     talker.set_motion_stats(torch.full((52,), 0.3), torch.full((52,), 0.2))
     return save_student(
         weights_dir, encoder, talker, tiny_styles(talker, seed),

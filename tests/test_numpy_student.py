@@ -82,6 +82,31 @@ def test_style_embeddings_and_fused_tokens_match_torch(talker, numpy_talker):
         close(numpy_talker.fuse(identity, emotion, strength), talker.style_tokens(style, strength))
 
 
+def test_prosody_input_and_statistics_pooling_match_torch():
+    from core.models.personalizer import PersonalizerConfig
+
+    torch.manual_seed(2)
+    tiny = TalkerConfig.tiny(audio_dim=16)
+    config = TalkerConfig(
+        personalizer=PersonalizerConfig(**{**tiny.personalizer.__dict__, "prosody_dim": 6, "statistics_pooling": True}),
+        denoiser=tiny.denoiser,
+    )
+    model = randomize(DiffusionTalker(config), 3)
+    numpy_model = NumpyTalker(numpy_state(model), config.to_dict())
+    feats, prosody = torch.randn(2, 19, 16), torch.randn(2, 19, 6)
+    style = model.encode_style(feats, prosody=prosody)
+    identity, emotion = numpy_model.encode_style(feats.numpy(), prosody=prosody.numpy())
+    close(identity, style.identity)
+    close(emotion, style.emotion)
+    # The prosody really enters: other prosody, other embedding.
+    other = model.encode_style(feats, prosody=prosody.flip(1))
+    assert (other.emotion - style.emotion).abs().max() > 1e-3
+    with pytest.raises(ValueError, match="prosody"):
+        numpy_model.encode_style(feats.numpy())
+    with pytest.raises(ValueError, match="prosody"):
+        model.encode_style(feats)
+
+
 def test_one_denoiser_forward_matches_torch_with_prefix_and_null_conditions(talker, numpy_talker):
     frames = 40
     x_t, audio = torch.randn(2, frames, 52), torch.randn(2, frames, 16)

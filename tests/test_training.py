@@ -179,3 +179,27 @@ def test_progressive_distillation_halves_steps_each_round(trained_teacher, corpu
     assert phases == {"encoder", "round4", "round2"}
     feats = result["encoder"].encode(np.zeros(16000, np.float32))
     assert feats.shape == (50, 384)
+
+
+def test_smaller_student_network_learns_the_teacher_then_halves_steps(trained_teacher, corpus, tmp_path):
+    from core.training.distill import DistillConfig, distill
+
+    values = {
+        "data": str(corpus), "teacher": str(trained_teacher[0]), "run_dir": str(tmp_path / "distill"),
+        "teacher_steps": 4, "rounds": [2], "round_steps": 3, "encoder_steps": 4, "encoder_batch": 4,
+        "encoder_config": {"width": 24, "attention_layers": 1, "heads": 2, "out_dim": 384},
+        "student_denoiser": {"width": 16, "heads": 2}, "compress_steps": 30, "compress_lr": 3e-3,
+        "teacher_encoder": TINY_ENCODER, "batch": {"groups": 2, "per_group": 2, "crop_frames": 45, "ref_frames": 30},
+        "cache_dir": str(corpus / "cache"), "feature_jobs": 1, "log_every": 5,
+    }  # fmt: skip
+    result = distill(DistillConfig.from_dict(values), progress=False)
+    student, teacher_width = result["student"], trained_teacher[1]["talker_config"]["denoiser"]["width"]
+    assert student.config.denoiser.width == 16 != teacher_width and student.config.sampling_steps == 2
+    run = tmp_path / "distill"
+    assert (run / "student_16step.safetensors").is_file() and (run / "student_encoder_16step.safetensors").is_file()
+    log = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
+    network = [e["L_kd"] for e in log if e["phase"] == "student_network"]
+    assert len(network) == 6 and np.mean(network[-2:]) < np.mean(network[:2])  # it learns the teacher
+    # The student's personalizer starts as the teacher's: the same embeddings of the same reference.
+    with pytest.raises(ValueError, match="compress_steps"):
+        distill(DistillConfig.from_dict({**values, "compress_steps": 0, "run_dir": str(tmp_path / "other")}))

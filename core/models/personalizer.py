@@ -31,6 +31,11 @@ class PersonalizerConfig:
     fusion_heads: int = 4
     dropout: float = 0.1
     temperature: float = 0.1  # InfoNCE temperature
+    # Prosody channels of the reference clip (core/prosody_features.py) added to its audio features; 0 = none.
+    prosody_dim: int = 0
+    # Pool each encoder's frames to [attentive mean, attentive std] instead of the mean alone: how much pitch and
+    # loudness vary over a clip is much of what tells emotions (and voices) apart.
+    statistics_pooling: bool = False
 
 
 @dataclass
@@ -56,16 +61,24 @@ class TemporalConvBlock(nn.Module):
 
 
 class AttentivePooling(nn.Module):
-    """Weighted average over valid frames, the weights learned: frames that say more about the style count more."""
+    """Weighted average over valid frames, the weights learned: frames that say more about the style count more.
 
-    def __init__(self, width: int) -> None:
+    With `statistics` the weighted standard deviation is appended: (batch, 2 width) instead of (batch, width).
+    """
+
+    def __init__(self, width: int, statistics: bool = False) -> None:
         super().__init__()
         self.score = nn.Linear(width, 1)
+        self.statistics = statistics
 
     def forward(self, h: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         scores = self.score(h).squeeze(-1).masked_fill(~mask, float("-inf"))  # (batch, frames)
         weights = scores.softmax(dim=1)
-        return torch.einsum("bf,bfw->bw", weights, h)  # (batch, width)
+        mean = torch.einsum("bf,bfw->bw", weights, h)  # (batch, width)
+        if not self.statistics:
+            return mean
+        variance = torch.einsum("bf,bfw->bw", weights, h * h) - mean * mean
+        return torch.cat([mean, variance.clamp_min(1e-6).sqrt()], dim=-1)  # (batch, 2 width)
 
 
 class ClipEncoder(nn.Module):
@@ -76,8 +89,9 @@ class ClipEncoder(nn.Module):
         self.blocks = nn.ModuleList(
             TemporalConvBlock(config.width, config.kernel_size, 2**i, config.dropout) for i in range(config.conv_layers)
         )
-        self.pool = AttentivePooling(config.width)
-        self.head = nn.Sequential(nn.LayerNorm(config.width), nn.Linear(config.width, config.embed_dim))
+        self.pool = AttentivePooling(config.width, config.statistics_pooling)
+        pooled = 2 * config.width if config.statistics_pooling else config.width
+        self.head = nn.Sequential(nn.LayerNorm(pooled), nn.Linear(pooled, config.embed_dim))
 
     def forward(self, h: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         for block in self.blocks:
@@ -113,6 +127,7 @@ class PersonalizationEncoder(nn.Module):
         self.audio_in = nn.Linear(config.audio_dim, w)
         self.motion_in = nn.Linear(config.motion_dim, w)
         self.no_motion = nn.Parameter(torch.zeros(w))  # stands in for motion when a clip has none
+        self.prosody_in = nn.Linear(config.prosody_dim, w) if config.prosody_dim else None
         self.identity_encoder = ClipEncoder(config)
         self.emotion_encoder = ClipEncoder(config)
 
@@ -132,12 +147,14 @@ class PersonalizationEncoder(nn.Module):
         mask: torch.Tensor | None = None,
         motion: torch.Tensor | None = None,
         motion_available: torch.Tensor | None = None,
+        prosody: torch.Tensor | None = None,
     ) -> Style:
         """Identity and emotion embeddings of reference clips.
 
         audio_feats: (batch, ref_frames, audio_dim); mask: (batch, ref_frames) bool, True on real frames.
         motion: (batch, ref_frames, 52) in the model's normalised space, or None (audio only).
         motion_available: (batch,) bool, which clips' motion to use (the others are encoded from audio alone).
+        prosody: (batch, ref_frames, prosody_dim) from core.prosody_features; required when prosody_dim > 0.
         """
         batch, frames, _ = audio_feats.shape
         if mask is None:
@@ -149,7 +166,16 @@ class PersonalizationEncoder(nn.Module):
         if motion is not None:
             use = torch.ones(batch, dtype=torch.bool, device=h.device) if motion_available is None else motion_available
             motion_part = torch.where(use[:, None, None], self.motion_in(motion), motion_part)
-        h = (h + motion_part) * mask[..., None]
+        h = h + motion_part
+        if self.prosody_in is not None:
+            if prosody is None or prosody.shape[:2] != audio_feats.shape[:2] or prosody.shape[2] != self.config.prosody_dim:
+                got = None if prosody is None else tuple(prosody.shape)
+                raise ValueError(
+                    f"this personalizer needs the reference clip's prosody, (batch, frames, {self.config.prosody_dim}) "
+                    f"from core.prosody_features.prosody_features, matching its audio features; got {got}"
+                )
+            h = h + self.prosody_in(prosody)
+        h = h * mask[..., None]
         return Style(identity=self.identity_encoder(h, mask), emotion=self.emotion_encoder(h, mask))
 
     def fuse(
@@ -176,8 +202,12 @@ class PersonalizationEncoder(nn.Module):
         return self.fusion_norm(tokens)
 
     def forward(
-        self, audio_feats: torch.Tensor, mask: torch.Tensor | None = None, motion: torch.Tensor | None = None
+        self,
+        audio_feats: torch.Tensor,
+        mask: torch.Tensor | None = None,
+        motion: torch.Tensor | None = None,
+        prosody: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Reference clip -> style tokens, in one call."""
-        style = self.encode_style(audio_feats, mask, motion)
+        style = self.encode_style(audio_feats, mask, motion, prosody=prosody)
         return self.fuse(style.identity, style.emotion)

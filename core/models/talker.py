@@ -137,10 +137,17 @@ class DiffusionTalker(nn.Module):
     # ---- style --------------------------------------------------------------------------------------------------
 
     def encode_style(
-        self, audio_feats: torch.Tensor, mask: torch.Tensor | None = None, motion: torch.Tensor | None = None
+        self,
+        audio_feats: torch.Tensor,
+        mask: torch.Tensor | None = None,
+        motion: torch.Tensor | None = None,
+        prosody: torch.Tensor | None = None,
     ) -> Style:
-        """Identity and emotion of reference clips: audio (batch, ref_frames, audio_dim), motion in [0, 1] or None."""
-        return self.personalizer.encode_style(audio_feats, mask, None if motion is None else self.normalize(motion))
+        """Identity and emotion of reference clips: audio (batch, ref_frames, audio_dim), motion in [0, 1] or None,
+        prosody (batch, ref_frames, prosody_dim) when the personalizer takes it."""
+        return self.personalizer.encode_style(
+            audio_feats, mask, None if motion is None else self.normalize(motion), prosody=prosody
+        )
 
     def style_tokens(self, style: Style | torch.Tensor | None, emotion_strength: float = 1.0) -> torch.Tensor | None:
         """Denoiser conditioning from a Style (fused here, with emotion_strength), ready tokens, or None (no style)."""
@@ -155,7 +162,8 @@ class DiffusionTalker(nn.Module):
 
         batch: "motion" (batch, frames, 52) in [0, 1]; "audio" (batch, frames, audio_dim); optional "frame_mask"
         (batch, frames) bool; optional reference clip "ref_audio" (batch, ref_frames, audio_dim), "ref_mask",
-        "ref_motion" (another clip of the same speaker and emotion; without it the clip is its own reference);
+        "ref_motion", "ref_prosody" (another clip of the same speaker and emotion; without it the clip is its own
+        reference, its prosody "prosody");
         optional "speaker", "emotion" (batch,) int labels (-1 unknown) for the contrastive losses.
         """
         cfg = self.config
@@ -167,12 +175,14 @@ class DiffusionTalker(nn.Module):
 
         if "ref_audio" in batch:
             ref_audio, ref_mask, ref_motion = batch["ref_audio"], batch.get("ref_mask"), batch.get("ref_motion")
+            ref_prosody = batch.get("ref_prosody")
         else:
-            ref_audio, ref_mask, ref_motion = audio, frame_mask, motion
+            ref_audio, ref_mask, ref_motion, ref_prosody = audio, frame_mask, motion, batch.get("prosody")
         motion_available = torch.rand(b, device=device) >= cfg.reference_motion_drop_prob
         style = self.personalizer.encode_style(
-            ref_audio, ref_mask, None if ref_motion is None else self.normalize(ref_motion), motion_available
-        )
+            ref_audio, ref_mask, None if ref_motion is None else self.normalize(ref_motion), motion_available,
+            prosody=ref_prosody,
+        )  # fmt: skip
         losses: dict[str, torch.Tensor] = {}
         temperature = cfg.personalizer.temperature
         if "speaker" in batch:

@@ -44,11 +44,12 @@ class BatchSampler:
             self.by_speaker[clip.speaker].append(i)
             self.by_style[(clip.speaker, clip.emotion)].append(i)
         self.speakers = sorted(self.by_speaker)
+        self.with_prosody = all(clip.prosody is not None for clip in clips)  # then batches carry "ref_prosody"
 
-    def _crop(self, clip: TrainingClip, frames: int) -> tuple[np.ndarray, np.ndarray, int]:
+    def _crop(self, clip: TrainingClip, frames: int) -> tuple[np.ndarray, np.ndarray, int, int]:
         start = int(self.rng.integers(0, max(clip.frames - frames, 0) + 1))
         end = min(start + frames, clip.frames)
-        return clip.motion[start:end], clip.audio[start:end], end - start
+        return clip.motion[start:end], clip.audio[start:end], end - start, start
 
     def sample(self) -> dict[str, torch.Tensor]:
         spec = self.spec
@@ -60,6 +61,7 @@ class BatchSampler:
             for i in self.rng.choice(self.by_speaker[self.speakers[s]], size=spec.per_group, replace=True)
         ]
         b, dim = len(items), self.clips[0].audio.shape[1]
+        with_prosody = self.with_prosody
         batch = {
             "motion": torch.zeros(b, spec.crop_frames, self.clips[0].motion.shape[1]),  # (batch, frames, 52)
             "audio": torch.zeros(b, spec.crop_frames, dim),  # (batch, frames, audio_dim)
@@ -67,22 +69,29 @@ class BatchSampler:
             "ref_motion": torch.zeros(b, spec.ref_frames, self.clips[0].motion.shape[1]),
             "ref_audio": torch.zeros(b, spec.ref_frames, dim),
             "ref_mask": torch.zeros(b, spec.ref_frames, dtype=torch.bool),
+            **(
+                {"ref_prosody": torch.zeros(b, spec.ref_frames, self.clips[0].prosody.shape[1])}
+                if with_prosody
+                else {}
+            ),
             "speaker": torch.zeros(b, dtype=torch.long),
             "emotion": torch.zeros(b, dtype=torch.long),
         }
         for row, index in enumerate(items):
             clip = self.clips[index]
-            motion, audio, n = self._crop(clip, spec.crop_frames)
+            motion, audio, n, _ = self._crop(clip, spec.crop_frames)
             batch["motion"][row, :n], batch["audio"][row, :n] = torch.from_numpy(motion), torch.from_numpy(audio)
             batch["frame_mask"][row, :n] = True
             same_style = [j for j in self.by_style[(clip.speaker, clip.emotion)] if j != index] or [index]
             ref = self.clips[int(self.rng.choice(same_style))]
-            motion, audio, n = self._crop(ref, spec.ref_frames)
+            motion, audio, n, start = self._crop(ref, spec.ref_frames)
             batch["ref_motion"][row, :n], batch["ref_audio"][row, :n] = (
                 torch.from_numpy(motion),
                 torch.from_numpy(audio),
             )
             batch["ref_mask"][row, :n] = True
+            if with_prosody:
+                batch["ref_prosody"][row, :n] = torch.from_numpy(ref.prosody[start : start + n])
             batch["speaker"][row] = self.speaker_labels.get(clip.speaker, -1)
             batch["emotion"][row] = self.emotion_labels.get(clip.emotion, -1)
         return batch

@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from core.data.emotions import EMOTIONS
+from core.prosody_features import ProsodyEncoder, prosody_on_frames
 
 DEFAULT_CACHE_DIR = Path(".cache/features")
 
@@ -55,10 +56,17 @@ class TrainingClip:
     fps: float
     phones: list[str]
     phone_times: np.ndarray  # (N, 2) seconds
+    prosody: np.ndarray | None = None  # (frames, PROSODY_DIM) float32, core/prosody_features.py
 
     @property
     def frames(self) -> int:
         return int(self.motion.shape[0])
+
+    def prosody_batch(self):
+        """The clip's prosody as a batch of one, (1, frames, PROSODY_DIM) torch tensor, or None when not loaded."""
+        import torch
+
+        return None if self.prosody is None else torch.from_numpy(self.prosody)[None]
 
 
 def read_splits(corpus_dir: Path) -> dict[str, list[str]]:
@@ -88,8 +96,9 @@ def corpus_hash(corpus_dir: Path) -> str:
 _WORKER_ENCODER = None
 
 
-def _encode_worker(args: tuple[str, EncoderSpec, str]) -> tuple[str, np.ndarray, float]:
-    """(npz path, spec, cache dir) -> (npz path, features (F, D), encoder frame rate). Runs in a worker process."""
+def _encode_worker(args: tuple[str, EncoderSpec, str]) -> tuple[str, np.ndarray, float, np.ndarray]:
+    """(npz path, spec, cache dir) -> (npz path, features (F, D), encoder frame rate, per-hop prosody (H, P)).
+    Runs in a worker process."""
     global _WORKER_ENCODER
     import torch
 
@@ -101,7 +110,8 @@ def _encode_worker(args: tuple[str, EncoderSpec, str]) -> tuple[str, np.ndarray,
     if _WORKER_ENCODER is None:
         _WORKER_ENCODER = spec.build()
     audio = load_audio(Path(npz).with_suffix(".wav"))
-    return npz, cached_features(_WORKER_ENCODER, audio, cache_dir), float(_WORKER_ENCODER.frame_rate)
+    prosody = cached_features(ProsodyEncoder(), audio, cache_dir)
+    return npz, cached_features(_WORKER_ENCODER, audio, cache_dir), float(_WORKER_ENCODER.frame_rate), prosody
 
 
 def load_training_set(
@@ -135,12 +145,12 @@ def load_training_set(
         from tqdm import tqdm
 
         bar = tqdm(total=len(work), unit="clip", desc=f"features[{'+'.join(names)}]", file=sys.stderr)
-    features: dict[str, tuple[np.ndarray, float]] = {}
+    features: dict[str, tuple[np.ndarray, float, np.ndarray]] = {}
     pool = mp.get_context("fork").Pool(jobs) if jobs > 1 else None
     try:
         results = pool.imap_unordered(_encode_worker, work, chunksize=4) if pool else map(_encode_worker, work)
-        for npz, feats, rate in results:
-            features[npz] = (feats, rate)
+        for npz, feats, rate, prosody in results:
+            features[npz] = (feats, rate, prosody)
             if bar is not None:
                 bar.update(1)
     finally:
@@ -152,13 +162,14 @@ def load_training_set(
     clips = []
     for clip_id, (npz, _, _) in zip(ids, work, strict=True):
         clip = load_clip(npz, with_audio=False)
-        feats, rate = features[npz]
+        feats, rate, prosody = features[npz]
         aligned = features_at_fps(feats, rate, clip.fps, clip.num_frames).astype(np.float32)  # (frames, dim)
         clips.append(
             TrainingClip(
-                clip_id, clip.speaker, clip.emotion, aligned, clip.weights, clip.fps, clip.phones, clip.phone_times
+                clip_id, clip.speaker, clip.emotion, aligned, clip.weights, clip.fps, clip.phones, clip.phone_times,
+                prosody_on_frames(prosody, clip.num_frames, clip.fps),
             )
-        )
+        )  # fmt: skip
     return clips
 
 

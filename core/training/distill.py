@@ -31,6 +31,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
 
+from core.models.denoiser import DenoiserConfig
 from core.models.diffusion import DDIMSampler, alpha_sigma, distillation_x0_target, q_sample
 from core.models.losses import cross_modal_contrastive_loss, supervised_contrastive_loss
 from core.models.student_audio_encoder import StudentAudioEncoder, StudentEncoderConfig
@@ -72,6 +73,17 @@ class DistillConfig:
     # first read them (each network's LayerNorm + input projection), which weights what the teacher actually uses.
     encoder_target: str = "raw"
     teacher_encoder: EncoderSpec = field(default_factory=EncoderSpec)
+    # A smaller student network: DenoiserConfig overrides (e.g. {"width": 128}); empty = a copy of the teacher's.
+    # A student of another shape first learns the teacher's 16-step denoiser (phase A2, below) before the rounds.
+    student_denoiser: dict = field(default_factory=dict)
+    # Phase A2 steps: the student network (and, with compress_train_encoder, its audio encoder, end to end) learns
+    # to give the teacher's x0 at every noise level from the student's own features. 0 = skip (same-shape student).
+    compress_steps: int = 0
+    compress_lr: float = 6e-4
+    compress_train_encoder: bool = True
+    compress_ae_weight: float = 0.5  # L_ae kept in phase A2 so the features stay Whisper-like (the personalizer reads them)
+    prefix_prob: float = 0.5  # how often a distillation crop gets a known motion prefix (long-audio windows use one)
+    max_prefix_frames: int = 30
     cache_dir: str = str(DEFAULT_CACHE_DIR)
     threads: int = 2
     feature_jobs: int = 2
@@ -111,27 +123,20 @@ def teacher_input_views(teacher: DiffusionTalker, features: torch.Tensor) -> tor
 def train_student_encoder(
     config: DistillConfig,
     clips: list[TrainingClip],
-    audio: dict[str, np.ndarray],
+    mels: dict[str, np.ndarray],
     log,
     progress: bool,
     teacher: DiffusionTalker | None = None,
 ) -> StudentAudioEncoder:
-    from core.models.log_mel import log_mel
-
     torch.manual_seed(config.seed)
     rng = np.random.default_rng(config.seed)
     encoder = StudentAudioEncoder(StudentEncoderConfig(**config.encoder_config))
     n = config.encoder_crop_frames
-    if n % 3:
-        raise ValueError(f"encoder_crop_frames must be a multiple of 3 (30 fps vs 100 mel frames/s), got {n}")
-    usable = [c for c in clips if c.frames >= n and abs(c.fps - 30.0) < 1e-6]
-    if not usable:
-        raise ValueError(f"no 30 fps clip has {n} frames; lower encoder_crop_frames")
-    mels = {c.clip_id: log_mel(audio[c.clip_id]) for c in usable}  # (80, mel_frames) each
+    usable = _usable_for_encoder(config, clips)
     if config.encoder_target not in ("raw", "teacher_input"):
         raise ValueError(f"encoder_target must be 'raw' or 'teacher_input', not {config.encoder_target!r}")
     sample = torch.from_numpy(np.concatenate([c.audio for c in usable[:300]]))  # (frames, dim)
-    dim_std = sample.std(dim=0).clamp_min(1e-3)
+    dim_std = _feature_spread(usable)
     view_std = None
     if config.encoder_target == "teacher_input":
         if teacher is None:
@@ -145,16 +150,8 @@ def train_student_encoder(
         lr = config.encoder_lr * 0.5 * (1 + math.cos(math.pi * step / config.encoder_steps))
         for group in optimizer.param_groups:
             group["lr"] = lr
-        mel_batch, target_batch = [], []
-        for index in rng.integers(0, len(usable), config.encoder_batch):
-            clip = usable[int(index)]
-            start = 3 * int(rng.integers(0, (clip.frames - n) // 3 + 1))  # motion frame, a multiple of 3
-            m0 = start * 10 // 3
-            mel = mels[clip.clip_id][:, m0 : m0 + n * 10 // 3]
-            mel_batch.append(np.pad(mel, ((0, 0), (0, n * 10 // 3 - mel.shape[1])), constant_values=mel.min()))
-            target_batch.append(clip.audio[start : start + n])
-        mel_t = torch.from_numpy(np.stack(mel_batch))  # (batch, 80, mel frames)
-        target = torch.from_numpy(np.stack(target_batch))  # (batch, n, 512) Whisper on motion frames
+        crops, mel_t = _encoder_crops(rng, usable, mels, n, config.encoder_batch)
+        target = torch.from_numpy(np.stack([c.audio[s : s + n] for c, s in crops]))  # (batch, n, 512) Whisper
         pred = encoder_to_motion_frames(encoder(mel_t), n, 30.0)
         loss = (((pred - target) / dim_std) ** 2).mean()
         if view_std is not None:
@@ -173,6 +170,141 @@ def train_student_encoder(
     if bar is not None:
         bar.close()
     return encoder.eval()
+
+
+def _encoder_crops(
+    rng: np.random.Generator, usable: list[TrainingClip], mels: dict[str, np.ndarray], n: int, count: int
+) -> tuple[list[tuple[TrainingClip, int]], torch.Tensor]:
+    """`count` random crops of n motion frames, each starting on a multiple of 3 (so it starts on a mel frame at
+    30 fps), as (clip, start frame) pairs, and their log-mel (count, 80, n * 10 / 3)."""
+    crops, mel_batch = [], []
+    for index in rng.integers(0, len(usable), count):
+        clip = usable[int(index)]
+        start = 3 * int(rng.integers(0, (clip.frames - n) // 3 + 1))  # motion frame, a multiple of 3
+        m0 = start * 10 // 3
+        mel = mels[clip.clip_id][:, m0 : m0 + n * 10 // 3]
+        mel_batch.append(np.pad(mel, ((0, 0), (0, n * 10 // 3 - mel.shape[1])), constant_values=mel.min()))
+        crops.append((clip, start))
+    return crops, torch.from_numpy(np.stack(mel_batch))
+
+
+def _usable_for_encoder(config: DistillConfig, clips: list[TrainingClip]) -> list[TrainingClip]:
+    n = config.encoder_crop_frames
+    if n % 3:
+        raise ValueError(f"encoder_crop_frames must be a multiple of 3 (30 fps vs 100 mel frames/s), got {n}")
+    usable = [c for c in clips if c.frames >= n and abs(c.fps - 30.0) < 1e-6]
+    if not usable:
+        raise ValueError(f"no 30 fps clip has {n} frames; lower encoder_crop_frames")
+    return usable
+
+
+def _feature_spread(usable: list[TrainingClip]) -> torch.Tensor:
+    """Per-dimension std of the teacher features: L_ae weighs every feature dimension alike."""
+    sample = torch.from_numpy(np.concatenate([c.audio for c in usable[:300]]))  # (frames, dim)
+    return sample.std(dim=0).clamp_min(1e-3)
+
+
+def _random_prefix(b: int, frames: int, prob: float, max_frames: int) -> torch.Tensor:
+    """(batch, frames) bool: a known prefix of 1..max_frames frames (at most half the crop) on a `prob` share of rows."""
+    length = torch.randint(1, max_frames + 1, (b,)).clamp_max(frames // 2) * (torch.rand(b) < prob)
+    return torch.arange(frames)[None, :] < length[:, None]
+
+
+# ---------------------------------------------------------------- phase A2: a smaller student network
+
+
+def student_network(teacher: DiffusionTalker, denoiser_overrides: dict) -> DiffusionTalker:
+    """The student's talker: the teacher's personalizer (copied) and a denoiser of the teacher's config with
+    `denoiser_overrides` (fresh weights), or an exact copy of the teacher when there are no overrides."""
+    if not denoiser_overrides:
+        return copy.deepcopy(teacher)
+    config = copy.deepcopy(teacher.config)
+    config.denoiser = DenoiserConfig(**{**asdict(config.denoiser), **denoiser_overrides})
+    student = DiffusionTalker(config)
+    student.personalizer.load_state_dict(teacher.personalizer.state_dict())
+    student.set_motion_stats(teacher.motion_mean, teacher.motion_std)
+    return student
+
+
+def compress_student(
+    config: DistillConfig,
+    teacher: DiffusionTalker,
+    student: DiffusionTalker,
+    encoder: StudentAudioEncoder,
+    clips: list[TrainingClip],
+    mels: dict[str, np.ndarray],
+    log,
+    progress: bool,
+) -> dict:
+    """Phase A2 (L_kd): the student's denoiser, fed the student encoder's features, learns the teacher's x0 prediction
+    (fed Whisper's) at every noise level, with and without a prefix and a style; with compress_train_encoder the
+    gradient also trains the encoder end to end, so its features keep what the denoiser uses (plus L_ae)."""
+    torch.manual_seed(config.seed + 1)
+    rng = np.random.default_rng(config.seed + 1)
+    n = config.encoder_crop_frames
+    usable = _usable_for_encoder(config, clips)
+    dim_std = _feature_spread(usable)
+    train_encoder = config.compress_train_encoder
+    params = list(student.denoiser.parameters()) + (list(encoder.parameters()) if train_encoder else [])
+    optimizer = torch.optim.AdamW(params, lr=config.compress_lr, weight_decay=0.01)
+    cfg = student.config
+    bar = _bar(config.compress_steps, "student network L_kd", progress)
+    student.train()
+    encoder.train(train_encoder)
+    last: dict[str, float] = {}
+    warmup = min(100, config.compress_steps // 10 + 1)
+    for step in range(config.compress_steps):
+        progress_share = step / max(1, config.compress_steps)
+        scale = (step + 1) / warmup if step < warmup else 0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * progress_share))
+        for group in optimizer.param_groups:
+            group["lr"] = config.compress_lr * scale
+        crops, mel_t = _encoder_crops(rng, usable, mels, n, config.encoder_batch)
+        whisper = torch.from_numpy(np.stack([c.audio[s : s + n] for c, s in crops]))  # (batch, n, 512)
+        motion = torch.from_numpy(np.stack([c.motion[s : s + n] for c, s in crops]))  # (batch, n, 52)
+        prosody = None
+        if all(c.prosody is not None for c, _ in crops):
+            prosody = torch.from_numpy(np.stack([c.prosody[s : s + n] for c, s in crops]))
+        b = motion.shape[0]
+        x0 = teacher.normalize(motion)
+        t = 1.0 - torch.rand(b)  # (batch,) in (0, 1]
+        x_t = q_sample(x0, t, torch.randn_like(x0))
+        prefix_mask = _random_prefix(b, n, config.prefix_prob, config.max_prefix_frames)
+        draw = torch.rand(b)
+        conditions = {
+            "audio_keep": draw >= cfg.unconditional_prob,
+            "style_keep": draw >= cfg.unconditional_prob + cfg.style_drop_prob,
+            "prefix": x0,
+            "prefix_mask": prefix_mask,
+        }
+        with torch.no_grad():
+            tokens = teacher.personalizer(whisper, prosody=prosody)  # the crop is its own reference
+            target = teacher.denoiser(x_t, t, whisper, tokens, **conditions)
+        feats = encoder_to_motion_frames(encoder(mel_t), n, 30.0) if train_encoder else None
+        if feats is None:
+            with torch.no_grad():
+                feats = encoder_to_motion_frames(encoder(mel_t), n, 30.0)
+        pred = student.denoiser(x_t, t, feats, tokens, **conditions)
+        new = (~prefix_mask)[..., None].float()
+        losses = {"L_kd": ((pred - target) ** 2 * new).sum() / (new.sum() * x0.shape[-1])}
+        total = losses["L_kd"]
+        if train_encoder and config.compress_ae_weight > 0:
+            losses["L_ae"] = (((feats - whisper) / dim_std) ** 2).mean()
+            total = total + config.compress_ae_weight * losses["L_ae"]
+        optimizer.zero_grad(set_to_none=True)
+        total.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        optimizer.step()
+        last = {k: float(v.detach()) for k, v in losses.items()}
+        if bar is not None:
+            bar.update(1)
+            bar.set_postfix_str(f"L_kd {last['L_kd']:.4f}")
+        if (step + 1) % config.log_every == 0:
+            log({"phase": "student_network", "step": step + 1, "lr": config.compress_lr * scale, **last})
+    if bar is not None:
+        bar.close()
+    student.eval()
+    encoder.eval()
+    return last
 
 
 @torch.no_grad()
@@ -236,7 +368,7 @@ def distill_round(
         for group in optimizer.param_groups:
             group["lr"] = lr
         batch = sampler.sample()
-        mask, ref_mask = batch["frame_mask"], batch["ref_mask"]
+        mask, ref_mask, ref_prosody = batch["frame_mask"], batch["ref_mask"], batch.get("ref_prosody")
         t_audio, s_audio = batch["audio"][..., teacher_slice], batch["audio"][..., student_slice]
         t_ref, s_ref = batch["ref_audio"][..., teacher_slice], batch["ref_audio"][..., student_slice]
         b = mask.shape[0]
@@ -245,14 +377,14 @@ def distill_round(
         t = torch.randint(1, student_steps + 1, (b,)).float() / student_steps
         x_t = q_sample(x0, t, torch.randn_like(x0))
         with torch.no_grad():
-            t_tokens = teacher.personalizer(t_ref, ref_mask)
+            t_tokens = teacher.personalizer(t_ref, ref_mask, prosody=ref_prosody)
             x, tt = x_t, t.clone()
             for _ in range(per_step):  # the teacher's steps from t down to t - 1 / student_steps
                 t_next = (tt - 1.0 / teacher_steps).clamp_min(0.0)
                 x = teacher_grid.step(_x0(teacher, x, tt, t_audio, t_tokens, mask), tt, x, t_prev=t_next)
                 tt = t_next
             target = distillation_x0_target(x_t, t, x, tt)
-        style = student.personalizer.encode_style(s_ref, ref_mask)
+        style = student.personalizer.encode_style(s_ref, ref_mask, prosody=ref_prosody)
         s_tokens = student.personalizer.fuse(style.identity, style.emotion)
         x0_pred = _x0(student, x_t, t, s_audio, s_tokens, mask)
         alpha, sigma = alpha_sigma(t, x0)
@@ -297,7 +429,10 @@ def _update_neutral(student: DiffusionTalker, clips: list[TrainingClip], dim_sli
         return
     with torch.no_grad():
         embs = [
-            student.personalizer.encode_style(torch.from_numpy(c.audio[:, dim_slice])[None]).emotion[0] for c in neutral
+            student.personalizer.encode_style(
+                torch.from_numpy(c.audio[:, dim_slice])[None], prosody=c.prosody_batch()
+            ).emotion[0]
+            for c in neutral
         ]
         student.personalizer.neutral_emotion.copy_(F.normalize(torch.stack(embs).mean(0), dim=0))
 
@@ -314,7 +449,7 @@ def _paired(clips: list[TrainingClip], extra: dict[str, np.ndarray]) -> list[Tra
     """Clips whose features are [teacher features | student features] side by side (one crop serves both)."""
     return list(clips) if not extra else [
         TrainingClip(c.clip_id, c.speaker, c.emotion, np.concatenate([c.audio, extra[c.clip_id]], axis=1), c.motion,
-                     c.fps, c.phones, c.phone_times)
+                     c.fps, c.phones, c.phone_times, c.prosody)
         for c in clips
     ]  # fmt: skip
 
@@ -354,18 +489,41 @@ def distill(config: DistillConfig, progress: bool = True) -> dict:
 
     encoder = None
     extra: dict[str, np.ndarray] = {}
+    first_student = None  # what round 1 starts from: the phase A2 student, else a copy of the teacher
+    if config.student_denoiser and not config.compress_steps:
+        raise ValueError("a student_denoiser of another shape starts untrained: set compress_steps (phase A2) > 0")
     if config.student_encoder:
+        from core.models.log_mel import log_mel
+
         encoder_path = run_dir / "student_encoder.safetensors"
+        network_path = run_dir / "student_16step.safetensors"
+        tuned_encoder_path = run_dir / "student_encoder_16step.safetensors"
         audio = {c.clip_id: load_audio(data / f"{c.clip_id}.wav") for c in train}
+        mels = {c.clip_id: log_mel(audio[c.clip_id]) for c in _usable_for_encoder(config, train)}  # (80, mel frames)
+        encoder = StudentAudioEncoder(StudentEncoderConfig(**config.encoder_config))
         if encoder_path.is_file():
-            encoder = StudentAudioEncoder(StudentEncoderConfig(**config.encoder_config))
             encoder.load_state_dict(load_file(str(encoder_path)))
             encoder.eval()
         else:
-            encoder = train_student_encoder(config, train, audio, log, progress, teacher)
+            encoder = train_student_encoder(config, train, mels, log, progress, teacher)
             save_file(encoder.state_dict(), str(encoder_path))
+        if config.compress_steps:
+            first_student = student_network(teacher, config.student_denoiser)
+            if network_path.is_file() and tuned_encoder_path.is_file():
+                first_student.load_state_dict(load_file(str(network_path)))
+                encoder.load_state_dict(load_file(str(tuned_encoder_path)))
+            else:
+                summary_a2 = compress_student(config, teacher, first_student, encoder, train, mels, log, progress)
+                record["student_network"] = summary_a2
+                save_file({k: v.contiguous() for k, v in first_student.state_dict().items()}, str(network_path))
+                save_file(encoder.state_dict(), str(tuned_encoder_path))
+            first_student.eval()
+            encoder.eval()
         extra = {c.clip_id: student_features(encoder, c, audio[c.clip_id]) for c in train}
-        del audio
+        del audio, mels
+    elif config.compress_steps:
+        raise ValueError("phase A2 (compress_steps) trains the student network on the student encoder's features; "
+                         "it needs student_encoder = true")
     teacher_dim = train[0].audio.shape[1]
     paired = _paired(train, extra)
     sampler = BatchSampler(paired, speakers, emotions, config.batch, seed=config.seed)
@@ -375,7 +533,8 @@ def distill(config: DistillConfig, progress: bool = True) -> dict:
     summary = {}
     for student_steps in config.rounds:
         round_path = run_dir / f"student_{student_steps}step.safetensors"
-        student = copy.deepcopy(current_teacher)
+        student = copy.deepcopy(first_student if first_student is not None else current_teacher)
+        first_student = None
         student.requires_grad_(True)
         if round_path.is_file():
             student.load_state_dict(load_file(str(round_path)))

@@ -27,7 +27,7 @@ TRAINING_COMMANDS = {
 def style_library_from_clips(model: DiffusionTalker, clips: list[TrainingClip], features) -> StyleLibrary:
     identity, emotion = {}, {}
     for clip in clips:
-        style = model.encode_style(features(clip)[None])
+        style = model.encode_style(features(clip)[None], prosody=clip.prosody_batch())
         identity[clip.clip_id], emotion[clip.clip_id] = style.identity[0].numpy(), style.emotion[0].numpy()
     return build_style_library(
         identity, emotion, {c.clip_id: c.speaker for c in clips}, {c.clip_id: c.emotion for c in clips}

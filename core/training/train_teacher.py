@@ -52,6 +52,8 @@ class TeacherTrainConfig:
     denoiser_layers: int = 4
     personalizer_width: int = 128
     deterministic: bool = False  # True: the FaceFormer-style regressor baseline
+    personalizer: dict = field(default_factory=dict)  # PersonalizerConfig overrides, e.g. prosody_dim
+    talker: dict = field(default_factory=dict)  # TalkerConfig overrides: loss weights, condition dropout
     log_every: int = 25
     eval_every: int = 500
     checkpoint_every: int = 250
@@ -70,7 +72,9 @@ class TeacherTrainConfig:
         from core.models.personalizer import PersonalizerConfig
 
         return TalkerConfig(
-            personalizer=PersonalizerConfig(audio_dim=audio_dim, width=self.personalizer_width),
+            personalizer=PersonalizerConfig(
+                **{"audio_dim": audio_dim, "width": self.personalizer_width, **self.personalizer}
+            ),
             denoiser=DenoiserConfig(
                 audio_dim=audio_dim,
                 style_dim=self.personalizer_width,
@@ -78,6 +82,7 @@ class TeacherTrainConfig:
                 layers=self.denoiser_layers,
             ),
             deterministic=self.deterministic,
+            **self.talker,
         )
 
 
@@ -108,7 +113,7 @@ def heldout_report(model: DiffusionTalker, sampler: BatchSampler, clips: list[Tr
     hit, auc = [], []
     for clip in clips[:8]:
         audio = torch.from_numpy(clip.audio)[None]
-        style = model.encode_style(audio)  # the clip is its own (audio-only) reference here
+        style = model.encode_style(audio, prosody=clip.prosody_batch())  # its own (audio-only) reference
         pred = model.generate(audio, style, steps=steps, seed=0)[0].numpy()
         hit.append(metrics.bilabial_closure_hit_rate(pred, clip.phones, clip.phone_times, clip.fps))
         auc.append(metrics.vowel_bilabial_aperture_auc(pred, clip.phones, clip.phone_times, clip.fps))
