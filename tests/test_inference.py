@@ -264,7 +264,7 @@ def test_torch_backend_windows_equal_diffusion_talker_windowed_generate(engines)
     backend = engines["torch"].backend
     talker = backend.talker
     feats = torch.randn(1, 70, 16)
-    tokens = talker.style_tokens(talker.encode_style(torch.randn(1, 20, 16)))
+    tokens = talker.style_tokens(talker.encode_style(torch.randn(1, 20, 16), prosody=torch.randn(1, 20, 6)))
     generator = torch.Generator().manual_seed(4)
     plan = WindowPlan(window_frames=30, prefix_frames=6, crossfade_frames=4)
     got = backend.generate(

@@ -200,6 +200,10 @@ def test_smaller_student_network_learns_the_teacher_then_halves_steps(trained_te
     log = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
     network = [e["L_kd"] for e in log if e["phase"] == "student_network"]
     assert len(network) == 6 and np.mean(network[-2:]) < np.mean(network[:2])  # it learns the teacher
-    # The student's personalizer starts as the teacher's: the same embeddings of the same reference.
     with pytest.raises(ValueError, match="compress_steps"):
         distill(DistillConfig.from_dict({**values, "compress_steps": 0, "run_dir": str(tmp_path / "other")}))
+    # The big-encoder ablation with the same small network: phase A2 on Whisper's features, no student encoder.
+    big = {**values, "student_encoder": False, "compress_steps": 4, "run_dir": str(tmp_path / "big")}
+    result = distill(DistillConfig.from_dict(big), progress=False)
+    assert result["encoder"] is None and result["student"].config.denoiser.width == 16
+    assert not (tmp_path / "big" / "student_encoder_16step.safetensors").exists()

@@ -35,7 +35,7 @@ from core.models.denoiser import DenoiserConfig
 from core.models.diffusion import DDIMSampler, alpha_sigma, distillation_x0_target, q_sample
 from core.models.losses import cross_modal_contrastive_loss, supervised_contrastive_loss
 from core.models.student_audio_encoder import StudentAudioEncoder, StudentEncoderConfig
-from core.models.talker import DiffusionTalker
+from core.models.talker import DiffusionTalker, TalkerConfig
 from core.rig.arkit import upper_face_indices
 from core.training.batches import BatchSampler, BatchSpec
 from core.training.config_values import config_from_values
@@ -173,19 +173,20 @@ def train_student_encoder(
 
 
 def _encoder_crops(
-    rng: np.random.Generator, usable: list[TrainingClip], mels: dict[str, np.ndarray], n: int, count: int
-) -> tuple[list[tuple[TrainingClip, int]], torch.Tensor]:
+    rng: np.random.Generator, usable: list[TrainingClip], mels: dict[str, np.ndarray] | None, n: int, count: int
+) -> tuple[list[tuple[TrainingClip, int]], torch.Tensor | None]:
     """`count` random crops of n motion frames, each starting on a multiple of 3 (so it starts on a mel frame at
-    30 fps), as (clip, start frame) pairs, and their log-mel (count, 80, n * 10 / 3)."""
+    30 fps), as (clip, start frame) pairs, and their log-mel (count, 80, n * 10 / 3) (None without `mels`)."""
     crops, mel_batch = [], []
     for index in rng.integers(0, len(usable), count):
         clip = usable[int(index)]
         start = 3 * int(rng.integers(0, (clip.frames - n) // 3 + 1))  # motion frame, a multiple of 3
-        m0 = start * 10 // 3
-        mel = mels[clip.clip_id][:, m0 : m0 + n * 10 // 3]
-        mel_batch.append(np.pad(mel, ((0, 0), (0, n * 10 // 3 - mel.shape[1])), constant_values=mel.min()))
         crops.append((clip, start))
-    return crops, torch.from_numpy(np.stack(mel_batch))
+        if mels is not None:
+            m0 = start * 10 // 3
+            mel = mels[clip.clip_id][:, m0 : m0 + n * 10 // 3]
+            mel_batch.append(np.pad(mel, ((0, 0), (0, n * 10 // 3 - mel.shape[1])), constant_values=mel.min()))
+    return crops, torch.from_numpy(np.stack(mel_batch)) if mel_batch else None
 
 
 def _usable_for_encoder(config: DistillConfig, clips: list[TrainingClip]) -> list[TrainingClip]:
@@ -213,14 +214,19 @@ def _random_prefix(b: int, frames: int, prob: float, max_frames: int) -> torch.T
 # ---------------------------------------------------------------- phase A2: a smaller student network
 
 
+def student_talker_config(teacher_config: TalkerConfig, denoiser_overrides: dict) -> TalkerConfig:
+    """The teacher's config with the student's denoiser overrides (the personalizer stays the teacher's)."""
+    config = copy.deepcopy(teacher_config)
+    config.denoiser = DenoiserConfig(**{**asdict(config.denoiser), **denoiser_overrides})
+    return config
+
+
 def student_network(teacher: DiffusionTalker, denoiser_overrides: dict) -> DiffusionTalker:
     """The student's talker: the teacher's personalizer (copied) and a denoiser of the teacher's config with
     `denoiser_overrides` (fresh weights), or an exact copy of the teacher when there are no overrides."""
     if not denoiser_overrides:
         return copy.deepcopy(teacher)
-    config = copy.deepcopy(teacher.config)
-    config.denoiser = DenoiserConfig(**{**asdict(config.denoiser), **denoiser_overrides})
-    student = DiffusionTalker(config)
+    student = DiffusionTalker(student_talker_config(teacher.config, denoiser_overrides))
     student.personalizer.load_state_dict(teacher.personalizer.state_dict())
     student.set_motion_stats(teacher.motion_mean, teacher.motion_std)
     return student
@@ -230,27 +236,29 @@ def compress_student(
     config: DistillConfig,
     teacher: DiffusionTalker,
     student: DiffusionTalker,
-    encoder: StudentAudioEncoder,
+    encoder: StudentAudioEncoder | None,
     clips: list[TrainingClip],
-    mels: dict[str, np.ndarray],
+    mels: dict[str, np.ndarray] | None,
     log,
     progress: bool,
 ) -> dict:
     """Phase A2 (L_kd): the student's denoiser, fed the student encoder's features, learns the teacher's x0 prediction
     (fed Whisper's) at every noise level, with and without a prefix and a style; with compress_train_encoder the
-    gradient also trains the encoder end to end, so its features keep what the denoiser uses (plus L_ae)."""
+    gradient also trains the encoder end to end, so its features keep what the denoiser uses (plus L_ae).
+    Without an encoder (the big-encoder ablation) the student network is fed Whisper's features too."""
     torch.manual_seed(config.seed + 1)
     rng = np.random.default_rng(config.seed + 1)
     n = config.encoder_crop_frames
     usable = _usable_for_encoder(config, clips)
     dim_std = _feature_spread(usable)
-    train_encoder = config.compress_train_encoder
+    train_encoder = encoder is not None and config.compress_train_encoder
     params = list(student.denoiser.parameters()) + (list(encoder.parameters()) if train_encoder else [])
     optimizer = torch.optim.AdamW(params, lr=config.compress_lr, weight_decay=0.01)
     cfg = student.config
     bar = _bar(config.compress_steps, "student network L_kd", progress)
     student.train()
-    encoder.train(train_encoder)
+    if encoder is not None:
+        encoder.train(train_encoder)
     last: dict[str, float] = {}
     warmup = min(100, config.compress_steps // 10 + 1)
     for step in range(config.compress_steps):
@@ -279,8 +287,11 @@ def compress_student(
         with torch.no_grad():
             tokens = teacher.personalizer(whisper, prosody=prosody)  # the crop is its own reference
             target = teacher.denoiser(x_t, t, whisper, tokens, **conditions)
-        feats = encoder_to_motion_frames(encoder(mel_t), n, 30.0) if train_encoder else None
-        if feats is None:
+        if encoder is None:
+            feats = whisper
+        elif train_encoder:
+            feats = encoder_to_motion_frames(encoder(mel_t), n, 30.0)
+        else:
             with torch.no_grad():
                 feats = encoder_to_motion_frames(encoder(mel_t), n, 30.0)
         pred = student.denoiser(x_t, t, feats, tokens, **conditions)
@@ -303,7 +314,8 @@ def compress_student(
     if bar is not None:
         bar.close()
     student.eval()
-    encoder.eval()
+    if encoder is not None:
+        encoder.eval()
     return last
 
 
@@ -492,12 +504,11 @@ def distill(config: DistillConfig, progress: bool = True) -> dict:
     first_student = None  # what round 1 starts from: the phase A2 student, else a copy of the teacher
     if config.student_denoiser and not config.compress_steps:
         raise ValueError("a student_denoiser of another shape starts untrained: set compress_steps (phase A2) > 0")
+    audio, mels = {}, None
     if config.student_encoder:
         from core.models.log_mel import log_mel
 
         encoder_path = run_dir / "student_encoder.safetensors"
-        network_path = run_dir / "student_16step.safetensors"
-        tuned_encoder_path = run_dir / "student_encoder_16step.safetensors"
         audio = {c.clip_id: load_audio(data / f"{c.clip_id}.wav") for c in train}
         mels = {c.clip_id: log_mel(audio[c.clip_id]) for c in _usable_for_encoder(config, train)}  # (80, mel frames)
         encoder = StudentAudioEncoder(StudentEncoderConfig(**config.encoder_config))
@@ -507,23 +518,25 @@ def distill(config: DistillConfig, progress: bool = True) -> dict:
         else:
             encoder = train_student_encoder(config, train, mels, log, progress, teacher)
             save_file(encoder.state_dict(), str(encoder_path))
-        if config.compress_steps:
-            first_student = student_network(teacher, config.student_denoiser)
-            if network_path.is_file() and tuned_encoder_path.is_file():
-                first_student.load_state_dict(load_file(str(network_path)))
+    if config.compress_steps:
+        network_path = run_dir / "student_16step.safetensors"
+        tuned_encoder_path = run_dir / "student_encoder_16step.safetensors"
+        first_student = student_network(teacher, config.student_denoiser)
+        if network_path.is_file() and (encoder is None or tuned_encoder_path.is_file()):
+            first_student.load_state_dict(load_file(str(network_path)))
+            if encoder is not None:
                 encoder.load_state_dict(load_file(str(tuned_encoder_path)))
-            else:
-                summary_a2 = compress_student(config, teacher, first_student, encoder, train, mels, log, progress)
-                record["student_network"] = summary_a2
-                save_file({k: v.contiguous() for k, v in first_student.state_dict().items()}, str(network_path))
+        else:
+            summary_a2 = compress_student(config, teacher, first_student, encoder, train, mels, log, progress)
+            record["student_network"] = summary_a2
+            save_file({k: v.contiguous() for k, v in first_student.state_dict().items()}, str(network_path))
+            if encoder is not None:
                 save_file(encoder.state_dict(), str(tuned_encoder_path))
-            first_student.eval()
-            encoder.eval()
+        first_student.eval()
+    if encoder is not None:
+        encoder.eval()
         extra = {c.clip_id: student_features(encoder, c, audio[c.clip_id]) for c in train}
-        del audio, mels
-    elif config.compress_steps:
-        raise ValueError("phase A2 (compress_steps) trains the student network on the student encoder's features; "
-                         "it needs student_encoder = true")
+    del audio, mels
     teacher_dim = train[0].audio.shape[1]
     paired = _paired(train, extra)
     sampler = BatchSampler(paired, speakers, emotions, config.batch, seed=config.seed)
@@ -549,6 +562,10 @@ def distill(config: DistillConfig, progress: bool = True) -> dict:
         student.config.sampling_steps = student_steps
         # Every later teacher is a student: it eats the student's features.
         current_teacher, current_steps, teacher_slice = student, student_steps, student_slice
+    if first_student is not None:  # no rounds: the phase A2 student at the teacher's step count is the result
+        first_student.requires_grad_(False)
+        first_student.config.sampling_steps = config.teacher_steps
+        current_teacher = first_student
     log_file.close()
     return {"student": current_teacher, "encoder": encoder, "speakers": speakers, "emotions": emotions, **record,
             "summary": summary}  # fmt: skip

@@ -45,20 +45,23 @@ def distill_run_talker(run_dir: Path, data: Path, steps: int | None = None) -> t
 
     from core.models.student_audio_encoder import StudentAudioEncoder, StudentEncoderConfig
     from core.models.talker import DiffusionTalker, TalkerConfig
-    from core.training.distill import DistillConfig
+    from core.training.distill import DistillConfig, student_talker_config
     from core.training.export import student_feature_function
 
     record = json.loads((run_dir / "config.json").read_text())
     config = DistillConfig.from_dict(record["distill_config"])
-    student_steps = config.rounds[-1]
-    talker = DiffusionTalker(TalkerConfig.from_dict(record["teacher_config"]))
+    student_steps = config.rounds[-1] if config.rounds else config.teacher_steps  # no rounds: the phase A2 student
+    talker = DiffusionTalker(
+        student_talker_config(TalkerConfig.from_dict(record["teacher_config"]), config.student_denoiser)
+    )
     talker.load_state_dict(load_file(str(run_dir / f"student_{student_steps}step.safetensors")))
     talker.eval()
     name = f"{run_dir.name}-{student_steps}step"
     if not config.student_encoder:  # ablation: the student kept the big encoder
         return Talker(talker, cached_features, steps or student_steps, name=name), config.teacher_encoder
     encoder = StudentAudioEncoder(StudentEncoderConfig(**config.encoder_config))
-    encoder.load_state_dict(load_file(str(run_dir / "student_encoder.safetensors")))
+    tuned = "student_encoder_16step.safetensors" if config.compress_steps else "student_encoder.safetensors"
+    encoder.load_state_dict(load_file(str(run_dir / tuned)))
     features = student_feature_function(encoder.eval(), data)
     return Talker(talker, features, steps or student_steps, name=name), config.teacher_encoder
 
