@@ -69,7 +69,7 @@ def _load_config(cls, path: str | None, overrides: list[str]):
     """A training config from an optional JSON file plus `--set key=value` overrides (values parsed as JSON)."""
     import json
 
-    values = json.loads(Path(path).read_text()) if path else {}
+    values = _config_values(Path(path)) if path else {}
     for item in overrides:
         key, _, raw = item.partition("=")
         if not _:
@@ -84,6 +84,20 @@ def _load_config(cls, path: str | None, overrides: list[str]):
             target = target.setdefault(parent, {})
         target[leaf] = value
     return cls.from_dict(values)
+
+
+def _config_values(path: Path, seen: tuple[Path, ...] = ()) -> dict:
+    """A config file's values; `"extends": "other.json"` (relative to the file) starts from that file's values, so an
+    ablation config states only what it changes."""
+    import json
+
+    if path.resolve() in seen:
+        raise ValueError(f"config {path} extends itself (through {' -> '.join(str(p) for p in seen)})")
+    values = json.loads(path.read_text())
+    base = values.pop("extends", None)
+    if base is None:
+        return values
+    return {**_config_values(path.parent / base, (*seen, path.resolve())), **values}
 
 
 def _print_json(result: dict, path: str | None = None) -> None:

@@ -1,0 +1,41 @@
+"""Training configs: `extends` layers a config on another, and the shipped ablations differ from the main run
+only in what they ablate."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from core.cli import _load_config
+from core.training.distill import DistillConfig
+
+CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+
+
+def test_extends_starts_from_the_base_and_overrides_win(tmp_path):
+    (tmp_path / "base.json").write_text(json.dumps({"round_steps": 7, "rounds": [4, 2], "seed": 3}))
+    (tmp_path / "child.json").write_text(json.dumps({"extends": "base.json", "rounds": [2]}))
+    config = _load_config(DistillConfig, str(tmp_path / "child.json"), ["seed=5"])
+    assert (config.round_steps, config.rounds, config.seed) == (7, [2], 5)
+    (tmp_path / "loop.json").write_text(json.dumps({"extends": "loop.json"}))
+    with pytest.raises(ValueError, match="extends itself"):
+        _load_config(DistillConfig, str(tmp_path / "loop.json"), [])
+
+
+@pytest.mark.parametrize(
+    "name, changed",
+    [
+        ("ablation_direct", {"run_dir", "rounds", "round_steps"}),
+        ("ablation_no_pc", {"run_dir", "pc_weight"}),
+        ("ablation_big_encoder", {"run_dir", "student_encoder"}),
+        ("distill_teacher_input", {"run_dir", "encoder_target"}),
+    ],
+)
+def test_each_ablation_changes_only_what_it_ablates(name, changed):
+    main = _load_config(DistillConfig, str(CONFIGS / "distill.json"), []).__dict__
+    ablation = _load_config(DistillConfig, str(CONFIGS / f"{name}.json"), []).__dict__
+    assert {k for k in main if main[k] != ablation[k]} == changed
+    if name == "ablation_direct":  # the same number of distillation steps in one round
+        assert ablation["round_steps"] == main["round_steps"] * len(main["rounds"])
