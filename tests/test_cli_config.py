@@ -39,3 +39,11 @@ def test_each_ablation_changes_only_what_it_ablates(name, changed):
     assert {k for k in main if main[k] != ablation[k]} == changed
     if name == "ablation_direct":  # the same number of distillation steps in one round
         assert ablation["round_steps"] == main["round_steps"] * len(main["rounds"])
+
+
+def test_baseline_is_the_teacher_config_made_deterministic():
+    from core.training.train_teacher import TeacherTrainConfig
+
+    teacher = _load_config(TeacherTrainConfig, str(CONFIGS / "teacher.json"), []).__dict__
+    baseline = _load_config(TeacherTrainConfig, str(CONFIGS / "baseline.json"), []).__dict__
+    assert {k for k in teacher if teacher[k] != baseline[k]} == {"run_dir", "deterministic"}
