@@ -137,7 +137,9 @@ def model_megabytes(weights_dir: Path) -> tuple[float, float]:
     def mb(*modules) -> float:
         return sum(p.numel() for m in modules for p in m.parameters()) * 4 / 1e6
 
-    return mb(teacher.backend.talker, teacher.backend.encoder.model), mb(student.backend.talker, student.backend.encoder)
+    return mb(teacher.backend.talker, teacher.backend.encoder.model), mb(
+        student.backend.talker, student.backend.encoder
+    )
 
 
 def lve_ratio(weights_dir: Path, corpus: Path, clips: int) -> tuple[float, float]:

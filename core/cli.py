@@ -215,7 +215,9 @@ def _plot_takes(a: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m core", description="DiffusionTalker: speech-driven ARKit-52 facial animation.")
+    p = argparse.ArgumentParser(
+        prog="python -m core", description="DiffusionTalker: speech-driven ARKit-52 facial animation."
+    )
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     data = sub.add_parser("data", help="generate, inspect and import training data").add_subparsers(
@@ -284,7 +286,9 @@ def build_parser() -> argparse.ArgumentParser:
     ev = sub.add_parser("eval", help="evaluate a model on a held-out split (LVE, FDD, lip sync, style, speed)")
     ev.add_argument("--model", required=True, help="teacher | student | baseline | a run dir | a weights dir")
     ev.add_argument("--data", default="data/corpus")
-    ev.add_argument("--split", default="heldout", help="heldout (both held-out splits) | heldout_voices | heldout_sentences")
+    ev.add_argument(
+        "--split", default="heldout", help="heldout (both held-out splits) | heldout_voices | heldout_sentences"
+    )
     ev.add_argument("--steps", type=int, help="sampling steps (default: the model's own)")
     ev.add_argument("--max-clips", type=int, default=60)
     ev.add_argument("--json", help="write the report here")
@@ -311,7 +315,9 @@ def build_parser() -> argparse.ArgumentParser:
     be.add_argument("--audio", help=argparse.SUPPRESS)
     be.set_defaults(func=_bench)
 
-    rig = sub.add_parser("rig", help="the ARKit-52 demo head").add_subparsers(dest="rig_command", required=True, metavar="ACTION")
+    rig = sub.add_parser("rig", help="the ARKit-52 demo head").add_subparsers(
+        dest="rig_command", required=True, metavar="ACTION"
+    )
     cs = rig.add_parser("contact-sheet", help="render every ARKit key of the demo head at weight 1 (needs bpy)")
     cs.add_argument("--out", required=True)
     cs.add_argument("--resolution", type=int, default=160, help="pixels per cell")

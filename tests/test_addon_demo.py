@@ -24,7 +24,18 @@ pytestmark = pytest.mark.slow
 def demo_run(tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess]:
     out = tmp_path_factory.mktemp("demo_output")
     completed = subprocess.run(
-        [sys.executable, "-m", "diffusiontalker_addon", "demo", "--out", str(out), "--resolution", "32", "--samples", "1"]
+        [
+            sys.executable,
+            "-m",
+            "diffusiontalker_addon",
+            "demo",
+            "--out",
+            str(out),
+            "--resolution",
+            "32",
+            "--samples",
+            "1",
+        ]
         + ["--video", "always", "--video-resolution", "32", "--video-samples", "1"],
         cwd=REPO,
         capture_output=True,

@@ -61,7 +61,18 @@ def test_a_reference_recording_changes_the_take(weights_dir, speech_like_wav, tm
     reference = save_wav(tmp_path / "ref.wav", other, rate)
     plain, styled = tmp_path / "plain.npz", tmp_path / "styled.npz"
     main(["animate", str(speech_like_wav), "--out", str(plain), "--model", str(weights_dir)])
-    main(["animate", str(speech_like_wav), "--out", str(styled), "--model", str(weights_dir), "--ref-audio", str(reference)])
+    main(
+        [
+            "animate",
+            str(speech_like_wav),
+            "--out",
+            str(styled),
+            "--model",
+            str(weights_dir),
+            "--ref-audio",
+            str(reference),
+        ]
+    )
     with np.load(plain) as a, np.load(styled) as b:
         assert np.abs(a["weights"] - b["weights"]).max() > 1e-4
 

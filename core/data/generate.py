@@ -179,7 +179,9 @@ def corpus_content_hash(out_dir: Path) -> str:
     return h.hexdigest()
 
 
-def generate_corpus(out_dir: Path, preset: str = "small", seed: int = 0, jobs: int = 2, progress: bool = True) -> CorpusSummary:
+def generate_corpus(
+    out_dir: Path, preset: str = "small", seed: int = 0, jobs: int = 2, progress: bool = True
+) -> CorpusSummary:
     from core.data.speech_synthesis import list_voices
 
     if preset not in PRESETS:
@@ -251,9 +253,17 @@ def generate_corpus(out_dir: Path, preset: str = "small", seed: int = 0, jobs: i
         "content_hash": content_hash,
         "failures": failures,
         "clip_index": [
-            {"id": f"clips/{t.voice}/{t.clip_id}", "voice": t.voice, "emotion": t.emotion, "split": t.split, "text": t.text}
+            {
+                "id": f"clips/{t.voice}/{t.clip_id}",
+                "voice": t.voice,
+                "emotion": t.emotion,
+                "split": t.split,
+                "text": t.text,
+            }
             for t in ok
         ],
     }
     (out_dir / "manifest.json").write_text(json.dumps(manifest, indent=1))
-    return CorpusSummary(out_dir, len(ok), seconds, elapsed, voices, list(config.emotions), content_hash, sorted(failures))
+    return CorpusSummary(
+        out_dir, len(ok), seconds, elapsed, voices, list(config.emotions), content_hash, sorted(failures)
+    )

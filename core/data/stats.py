@@ -18,7 +18,9 @@ def corpus_stats(corpus_dir: Path) -> dict:
     npzs = sorted(corpus_dir.rglob("*.npz"))
     npzs = [p for p in npzs if p.name != "motion_basis.npz"]
     if not npzs:
-        raise FileNotFoundError(f"no clips (*.npz) under {corpus_dir}; generate one with `python -m core data generate`")
+        raise FileNotFoundError(
+            f"no clips (*.npz) under {corpus_dir}; generate one with `python -m core data generate`"
+        )
     speakers: Counter[str] = Counter()
     emotions: Counter[str] = Counter()
     phones: Counter[str] = Counter()
@@ -71,12 +73,19 @@ def format_stats(stats: dict) -> str:
         f"clips: {stats['clips']}   audio: {stats['hours']:.2f} h ({stats['minutes']:.1f} min)   frames: {stats['frames']}",
         f"speakers ({len(stats['speakers'])}): " + ", ".join(f"{k}={v}" for k, v in stats["speakers"].items()),
         f"emotions ({len(stats['emotions'])}): " + ", ".join(f"{k}={v}" for k, v in stats["emotions"].items()),
-        f"phone coverage: {stats['phone_coverage']}" + (f" (missing {stats['missing_phones']})" if stats["missing_phones"] else ""),
+        f"phone coverage: {stats['phone_coverage']}"
+        + (f" (missing {stats['missing_phones']})" if stats["missing_phones"] else ""),
         "rarest phones: " + ", ".join(f"{p}={n}" for p, n in top[:6]),
         f"diphones: {stats['distinct_diphones']} distinct of {stats['possible_diphones']} possible",
     ]
     if "splits" in stats:
-        lines.append("splits: " + ", ".join(f"{k}={v}" for k, v in stats["splits"].items()) + f"; held-out voices: {stats['heldout_voices']}")
+        lines.append(
+            "splits: "
+            + ", ".join(f"{k}={v}" for k, v in stats["splits"].items())
+            + f"; held-out voices: {stats['heldout_voices']}"
+        )
     if stats.get("content_hash"):
-        lines.append(f"generator {stats['generator_version']}, content hash {stats['content_hash'][:16]}..., made in {stats['generation_seconds']} s")
+        lines.append(
+            f"generator {stats['generator_version']}, content hash {stats['content_hash'][:16]}..., made in {stats['generation_seconds']} s"
+        )
     return "\n".join(lines)

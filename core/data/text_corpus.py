@@ -354,7 +354,9 @@ class PronouncingLexicon:
 
     def _letter_to_sound(self, word: str) -> list[str]:
         if not self._t2p:
-            raise RuntimeError(f"'{word}' is not in the CMU lexicon and flite's t2p is missing; run `make system-deps`.")
+            raise RuntimeError(
+                f"'{word}' is not in the CMU lexicon and flite's t2p is missing; run `make system-deps`."
+            )
         # argument list, no shell: the word cannot inject anything
         out = subprocess.run([self._t2p, word], capture_output=True, text=True, timeout=30, check=True).stdout
         return [p for p in out.split() if normalize_arpabet(p) != SILENCE]

@@ -102,11 +102,17 @@ class FestivalSession:
             rate = 1.0 / prosody.duration_stretch
             setup.append(
                 f"(set! hts_engine_params (append {self.voice.command[6:]}::hts_engine_params "
-                f"(list (list \"-r\" {rate:.4f}))))"
+                f'(list (list "-r" {rate:.4f}))))'
             )
         elif prosody.f0_mean_hz is not None or prosody.f0_std_hz is not None:
-            mean = "(cadr (assoc 'target_f0_mean dt_base_lr))" if prosody.f0_mean_hz is None else f"{prosody.f0_mean_hz:.2f}"
-            std = "(cadr (assoc 'target_f0_std dt_base_lr))" if prosody.f0_std_hz is None else f"{prosody.f0_std_hz:.2f}"
+            mean = (
+                "(cadr (assoc 'target_f0_mean dt_base_lr))"
+                if prosody.f0_mean_hz is None
+                else f"{prosody.f0_mean_hz:.2f}"
+            )
+            std = (
+                "(cadr (assoc 'target_f0_std dt_base_lr))" if prosody.f0_std_hz is None else f"{prosody.f0_std_hz:.2f}"
+            )
             setup.append(
                 f"(set! int_lr_params (list (list 'target_f0_mean {mean}) (list 'target_f0_std {std}) "
                 "(assoc 'model_f0_mean dt_base_lr) (assoc 'model_f0_std dt_base_lr)))"
@@ -115,7 +121,7 @@ class FestivalSession:
             " ".join(setup)
             + f" (set! dt_u (utt.synth (Utterance Text {scheme_string(clean_text(text))})))"
             + f" (utt.save.wave dt_u {scheme_string(str(wav))} 'riff)"
-            + " (mapcar (lambda (s) (format t \"SEG %s %f\\n\" (item.name s) (item.feat s \"end\")))"
+            + ' (mapcar (lambda (s) (format t "SEG %s %f\\n" (item.name s) (item.feat s "end")))'
             + " (utt.relation.items dt_u 'Segment))",
             timeout=_SYNTH_TIMEOUT_S,
         )

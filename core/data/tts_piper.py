@@ -144,9 +144,13 @@ def _replace_random_normal(model) -> None:
         index = op("Reshape", [op("CumSum", [flat, const("axis0", [0])], "cumsum"), shape], "index")
         seed = op("Add", [_NOISE_SEED_INPUT, const("offset", 1000.0 * replaced)], "seed")
 
-        def uniform(mult: float, tag: str) -> str:
+        def uniform(mult: float, tag: str, index: str = index, seed: str = seed) -> str:
             angle = op("Add", [op("Mul", [index, const("m" + tag, mult)], "x" + tag), seed], "a" + tag)
-            big = op("Mul", [op("Abs", [op("Sin", [angle], "s" + tag)], "abs" + tag), const("k" + tag, 43758.5453)], "b" + tag)
+            big = op(
+                "Mul",
+                [op("Abs", [op("Sin", [angle], "s" + tag)], "abs" + tag), const("k" + tag, 43758.5453)],
+                "b" + tag,
+            )
             return op("Sub", [big, op("Floor", [big], "f" + tag)], "u" + tag)
 
         u1 = op("Max", [uniform(12.9898, "1"), const("eps", 1e-12)], "u1c")
@@ -175,7 +179,9 @@ def synthesize_piper(text: str, prosody: EngineProsody, seed: int = 0) -> Engine
         symbols = [loaded.id_to_symbol.get(i, "?") for i in ids]
         sentence_phones, sentence_samples = ipa_durations_to_arpabet(symbols, id_samples)
         if len(audio) != sum(sentence_samples):
-            raise RuntimeError(f"piper durations ({sum(sentence_samples)} samples) do not add up to its audio ({len(audio)})")
+            raise RuntimeError(
+                f"piper durations ({sum(sentence_samples)} samples) do not add up to its audio ({len(audio)})"
+            )
         if k:
             audio_parts.append(np.zeros(gap, np.float32))
             phones.append(SILENCE)
@@ -187,7 +193,9 @@ def synthesize_piper(text: str, prosody: EngineProsody, seed: int = 0) -> Engine
     return EngineSpeech(np.concatenate(audio_parts).astype(np.float32), loaded.sample_rate, phones, ends)
 
 
-def _run_model(loaded: _LoadedVoice, ids: list[int], prosody: EngineProsody, seed: int) -> tuple[np.ndarray, np.ndarray]:
+def _run_model(
+    loaded: _LoadedVoice, ids: list[int], prosody: EngineProsody, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
     scales = np.array(
         [
             loaded.noise_scale * prosody.expressiveness,
@@ -257,7 +265,9 @@ def ipa_durations_to_arpabet(symbols: list[str], samples: np.ndarray | list[int]
         elif symbol in _IPA_TO_ARPABET:
             phones.append([_IPA_TO_ARPABET[symbol], n])
         else:
-            raise ValueError(f"no ARPAbet mapping for piper symbol {symbol!r} (U+{ord(symbol[0]):04X}); add it to tts_piper")
+            raise ValueError(
+                f"no ARPAbet mapping for piper symbol {symbol!r} (U+{ord(symbol[0]):04X}); add it to tts_piper"
+            )
         i += 1
 
     # 4. word gaps: shared by the phones either side; then join repeated silences

@@ -168,7 +168,11 @@ class PersonalizationEncoder(nn.Module):
             motion_part = torch.where(use[:, None, None], self.motion_in(motion), motion_part)
         h = h + motion_part
         if self.prosody_in is not None:
-            if prosody is None or prosody.shape[:2] != audio_feats.shape[:2] or prosody.shape[2] != self.config.prosody_dim:
+            if (
+                prosody is None
+                or prosody.shape[:2] != audio_feats.shape[:2]
+                or prosody.shape[2] != self.config.prosody_dim
+            ):
                 got = None if prosody is None else tuple(prosody.shape)
                 raise ValueError(
                     f"this personalizer needs the reference clip's prosody, (batch, frames, {self.config.prosody_dim}) "

@@ -59,7 +59,9 @@ def channel_index(name: str) -> int:
 def channels_matching(patterns: tuple[str, ...] | list[str], names: tuple[str, ...] = ARKIT_NAMES) -> np.ndarray:
     """Indices (into `names`) of the channels whose name matches any glob pattern, case-insensitively."""
     pats = [p.lower() for p in patterns]
-    return np.array([i for i, n in enumerate(names) if any(fnmatch.fnmatchcase(n.lower(), p) for p in pats)], dtype=np.int64)
+    return np.array(
+        [i for i, n in enumerate(names) if any(fnmatch.fnmatchcase(n.lower(), p) for p in pats)], dtype=np.int64
+    )
 
 
 def region_of(name: str) -> str:

@@ -70,9 +70,7 @@ class BatchSampler:
             "ref_audio": torch.zeros(b, spec.ref_frames, dim),
             "ref_mask": torch.zeros(b, spec.ref_frames, dtype=torch.bool),
             **(
-                {"ref_prosody": torch.zeros(b, spec.ref_frames, self.clips[0].prosody.shape[1])}
-                if with_prosody
-                else {}
+                {"ref_prosody": torch.zeros(b, spec.ref_frames, self.clips[0].prosody.shape[1])} if with_prosody else {}
             ),
             "speaker": torch.zeros(b, dtype=torch.long),
             "emotion": torch.zeros(b, dtype=torch.long),

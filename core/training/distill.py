@@ -81,7 +81,9 @@ class DistillConfig:
     compress_steps: int = 0
     compress_lr: float = 6e-4
     compress_train_encoder: bool = True
-    compress_ae_weight: float = 0.5  # L_ae kept in phase A2 so the features stay Whisper-like (the personalizer reads them)
+    compress_ae_weight: float = (
+        0.5  # L_ae kept in phase A2 so the features stay Whisper-like (the personalizer reads them)
+    )
     prefix_prob: float = 0.5  # how often a distillation crop gets a known motion prefix (long-audio windows use one)
     max_prefix_frames: int = 30
     cache_dir: str = str(DEFAULT_CACHE_DIR)

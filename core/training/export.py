@@ -46,7 +46,9 @@ def _spread(clips: list[TrainingClip], per_label: int = 40) -> list[TrainingClip
     return out
 
 
-def export_teacher(run_dir: Path, weights_dir: Path, clips: list[TrainingClip], encoder: EncoderSpec, extra: dict) -> dict:
+def export_teacher(
+    run_dir: Path, weights_dir: Path, clips: list[TrainingClip], encoder: EncoderSpec, extra: dict
+) -> dict:
     from core.inference import save_teacher
     from core.training.train_teacher import _encoder_cache_id, load_trained_talker
 
@@ -100,7 +102,6 @@ def engine_metadata(weights_dir: Path, name: str) -> dict:
     return load_weights(Path(weights_dir) / name, None)[1]
 
 
-
 def export_teacher_run(run_dir: Path, weights_dir: Path) -> dict:
     """`python -m core export-teacher`: the run's EMA teacher + its style library into weights/."""
     from core.training.corpus_features import load_training_set
@@ -126,7 +127,9 @@ def distill_and_export(config, weights_dir: Path | None) -> dict:
     if weights_dir is None:
         return summary
     data = Path(config.data)
-    clips = _spread(load_training_set(data, ["train", "heldout_voices"], config.teacher_encoder, Path(config.cache_dir)))
+    clips = _spread(
+        load_training_set(data, ["train", "heldout_voices"], config.teacher_encoder, Path(config.cache_dir))
+    )
     student, encoder = result["student"], result["encoder"]
     if encoder is None:
         raise ValueError("the student without its own encoder (student_encoder=false) is an ablation; it does not ship")
