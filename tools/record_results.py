@@ -1,0 +1,56 @@
+"""Copy the measured eval and bench results (docs/eval/*.json, docs/bench.json) into weights/manifest.json.
+
+    python tools/record_results.py            # after `python -m core eval ... --json docs/eval/X.json` and bench
+
+File hashes and training records in the manifest are left as the export wrote them.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from core.weights_io import read_manifest, write_manifest  # noqa: E402
+
+EVAL_COMMAND = "python -m core eval --model {model} --data data/corpus --split heldout --max-clips 60 --json docs/eval/{model}.json"
+SUMMARY_KEYS = (
+    "lve", "upper_face_error", "fdd", "bilabial_closure_hit_rate", "vowel_bilabial_aperture_auc",
+    "silence_closed_fraction", "diversity", "emotion_swap_upper_face_shift", "speaker_retrieval_top1",
+    "emotion_accuracy", "compute_seconds_per_audio_second",
+)  # fmt: skip
+
+
+def _summary(report: dict) -> dict:
+    out = {k: round(report[k], 4) for k in SUMMARY_KEYS if isinstance(report.get(k), float)}
+    if "heldout_voices" in report:
+        out["heldout_voices"] = {k: round(v, 4) for k, v in report["heldout_voices"].items() if k in SUMMARY_KEYS}
+    return out
+
+
+def main() -> None:
+    weights = REPO / "weights"
+    manifest = read_manifest(weights)
+    evals = {}
+    for model in ("teacher", "student", "baseline"):
+        path = REPO / "docs" / "eval" / f"{model}.json"
+        if path.is_file():
+            evals[model] = _summary(json.loads(path.read_text()))
+    extra = {k: v for k, v in manifest.items() if k not in ("format_version", "files")}
+    extra["eval"] = {"command": EVAL_COMMAND, "split": "heldout_voices + heldout_sentences", **evals}
+    bench = REPO / "docs" / "bench.json"
+    if bench.is_file():
+        extra["bench"] = {"command": "python -m core bench --json docs/bench.json", **json.loads(bench.read_text())}
+    files = {
+        name: {k: v for k, v in entry.items() if k not in ("sha256", "bytes")}
+        for name, entry in manifest["files"].items()
+    }
+    write_manifest(weights, files, extra)
+    print(f"recorded {sorted(evals)} eval{' and bench' if bench.is_file() else ''} in {weights / 'manifest.json'}")
+
+
+if __name__ == "__main__":
+    main()

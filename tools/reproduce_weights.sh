@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Rebuild weights/ from nothing: corpus, teacher, baseline, student, evaluation, benchmark.
+# About 2.5 h on a 2-core CPU (a GPU is used when present). Every step resumes where it stopped.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PY:-.venv/bin/python}
+[ -f data/corpus/manifest.json ] || $PY -m core data generate --preset full --out data/corpus --jobs 2
+$PY -m core train teacher --config configs/teacher.json
+$PY -m core train baseline --config configs/baseline.json
+$PY -m core export-teacher --run runs/teacher --weights weights
+$PY -m core distill --config configs/distill.json --weights weights
+mkdir -p docs/eval
+for model in teacher student baseline; do
+  $PY -m core eval --model "$model" --data data/corpus --split heldout --max-clips 60 --json "docs/eval/$model.json"
+done
+$PY -m core bench --json docs/bench.json
+$PY tools/record_results.py
