@@ -30,6 +30,8 @@ class AnimationRequest:
     seed: int = 0
     fps: float = 30.0
     steps: int | None = None  # None: the engine's own default
+    # Blinks a minute laid over the model's eyelids (core/blink_layer.py); 0 = only the model's own.
+    blinks_per_minute: float = 15.0
     # Already decoded 16 kHz mono samples of audio_path (the add-on decodes with Blender's `aud` to check the file,
     # and a stock Blender has no soundfile); None: the engine reads audio_path itself.
     audio: np.ndarray | None = field(default=None, repr=False)

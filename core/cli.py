@@ -193,7 +193,7 @@ def _animate(a: argparse.Namespace) -> int:
         engine = engine.with_user_styles(user)
     request = AnimationRequest(
         audio_path=Path(a.audio), identity=identity, emotion=emotion, emotion_strength=a.emotion_strength,
-        seed=a.seed, fps=a.fps, steps=a.steps,
+        seed=a.seed, fps=a.fps, steps=a.steps, blinks_per_minute=a.blinks_per_minute,
     )  # fmt: skip
 
     def progress(fraction: float, message: str) -> None:
@@ -267,6 +267,7 @@ def build_parser() -> argparse.ArgumentParser:
     an.add_argument("--ref-audio", help="take identity and emotion from this reference recording instead")
     an.add_argument("--emotion-ref", help="take the emotion from this reference recording")
     an.add_argument("--seed", type=int, default=0)
+    an.add_argument("--blinks-per-minute", type=float, default=15.0, help="blinks laid over the model's (0: none)")
     an.add_argument("--fps", type=float, default=30.0)
     an.add_argument("--device", default="auto", help="auto | cpu | cuda | mps")
     an.set_defaults(func=_animate)

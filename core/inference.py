@@ -41,6 +41,7 @@ import numpy as np
 
 from core.animation_job import Animation, AnimationRequest, JobCancelled, ProgressCallback
 from core.audio import load_audio, validate_speech_audio
+from core.blink_layer import add_blinks
 from core.data.resample import resample_weights
 from core.models.audio_features import SAMPLE_RATE, features_at_fps, frames_for_samples
 from core.numpy_student import NoiseSource, NumpyStudentEncoder, NumpyTalker, seeded_noise, windowed_sample
@@ -321,6 +322,7 @@ class DiffusionTalkerEngine:
         motion = self._run_with_cpu_fallback(run)[0]  # (frames, 52) in [0, 1] at self.fps
         _check_cancel(cancel)
         weights = np.clip(resample_weights(motion, self.fps, float(request.fps)), 0.0, 1.0).astype(np.float32)
+        weights = add_blinks(weights, float(request.fps), audio, request.seed, float(request.blinks_per_minute))
         progress(1.0, "done")
         info = {
             "model": self.model,
@@ -331,6 +333,7 @@ class DiffusionTalkerEngine:
             "identity": request.identity,
             "emotion": request.emotion,
             "emotion_strength": float(request.emotion_strength),
+            "blinks_per_minute": float(request.blinks_per_minute),
             "model_fps": self.fps,
             "model_sha256": self.model_sha256,
             "seconds": time.perf_counter() - started,

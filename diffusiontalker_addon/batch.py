@@ -42,6 +42,7 @@ def parse_arguments(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--identity", default="default")
     parser.add_argument("--emotion", default="neutral")
     parser.add_argument("--emotion-strength", type=float, default=1.0)
+    parser.add_argument("--blinks-per-minute", type=float, default=15.0, help="blinks over the model's (0: none)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--start-frame", type=int, default=1)
     parser.add_argument("--no-audio-strip", action="store_true", help="do not add the audio to the sequencer")
@@ -166,6 +167,7 @@ def animate_one(snapshot: Path, audio: Path, blend_out: Path, args: argparse.Nam
         identity=args.identity,
         emotion=args.emotion,
         emotion_strength=args.emotion_strength,
+        blinks_per_minute=args.blinks_per_minute,
         seed=args.seed,
         start_frame=args.start_frame,
         add_audio_strip=not args.no_audio_strip,

@@ -38,6 +38,7 @@ class DIFFUSIONTALKER_OT_animate(bpy.types.Operator):
     emotion: StringProperty(name="Emotion", default="neutral")
     emotion_strength: FloatProperty(name="Intensity", default=1.0, min=0.0, max=2.0)
     seed: IntProperty(name="Seed", default=0, min=0)
+    blinks_per_minute: FloatProperty(name="Blinks / min", default=15.0, min=0.0, max=60.0)
     start_frame: IntProperty(name="Start Frame", description="Frame of the first audio sample (file audio)", default=1)
     add_audio_strip: BoolProperty(name="Add Audio to Sequencer", default=False)
     set_frame_range: BoolProperty(name="Fit Frame Range", default=False)
@@ -70,6 +71,7 @@ class DIFFUSIONTALKER_OT_animate(bpy.types.Operator):
             emotion=self.emotion,
             emotion_strength=self.emotion_strength,
             seed=self.seed,
+            blinks_per_minute=self.blinks_per_minute,
             start_frame=self.start_frame,
             add_audio_strip=self.add_audio_strip,
             set_frame_range=self.set_frame_range,
@@ -227,6 +229,7 @@ def write_take(
             "emotion": request.emotion,
             "emotion_strength": request.emotion_strength,
             "seed": request.seed,
+            "blinks_per_minute": request.blinks_per_minute,
             "source": animation.source,
             "engine": getattr(plan.engine, "name", ""),
             "engine_fps": animation.fps,

@@ -41,6 +41,7 @@ class DIFFUSIONTALKER_PT_main(_DiffusionTalkerPanel, bpy.types.Panel):
         box.prop(settings, "identity")
         box.prop(settings, "emotion")
         box.prop(settings, "emotion_strength", slider=True)
+        box.prop(settings, "blinks_per_minute")
         row = box.row(align=True)
         row.prop(settings, "seed")
         row.operator("diffusiontalker.new_take", icon="FILE_REFRESH")

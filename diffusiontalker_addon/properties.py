@@ -39,6 +39,11 @@ class DIFFUSIONTALKER_PG_settings(bpy.types.PropertyGroup):
         name="Intensity", description="How strongly the emotion shows", default=1.0, min=0.0, max=2.0, soft_max=1.5
     )
     seed: IntProperty(name="Seed", description="Each seed is a different take of the same audio and style", min=0)
+    blinks_per_minute: FloatProperty(
+        name="Blinks / min",
+        description="Blinks laid over the model's eyelids, drawn to the pauses (0: only the model's own)",
+        default=15.0, min=0.0, max=60.0, soft_max=30.0,
+    )  # fmt: skip
     start_frame: IntProperty(name="Start Frame", description="Scene frame of the first audio sample", default=1)
     add_audio_strip: BoolProperty(
         name="Add Audio to Sequencer",
@@ -91,6 +96,7 @@ def animate_arguments(settings: DIFFUSIONTALKER_PG_settings) -> dict[str, object
         "emotion": settings.emotion,
         "emotion_strength": settings.emotion_strength,
         "seed": settings.seed,
+        "blinks_per_minute": settings.blinks_per_minute,
         "start_frame": settings.start_frame,
         "add_audio_strip": settings.add_audio_strip and not from_strip,
         "set_frame_range": settings.set_frame_range,

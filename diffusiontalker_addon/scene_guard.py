@@ -41,6 +41,7 @@ class AnimateOptions:
     emotion: str = "neutral"
     emotion_strength: float = 1.0
     seed: int = 0
+    blinks_per_minute: float = 15.0
     start_frame: int = 1
     add_audio_strip: bool = False
     set_frame_range: bool = False
@@ -114,6 +115,7 @@ def check_animate_inputs(context: bpy.types.Context, options: AnimateOptions, en
         emotion=options.emotion,
         emotion_strength=float(options.emotion_strength),
         seed=int(options.seed),
+        blinks_per_minute=float(options.blinks_per_minute),
         fps=float(scene_fps),
         audio=samples,
     )

@@ -274,3 +274,17 @@ def test_torch_backend_windows_equal_diffusion_talker_windowed_generate(engines)
         feats, tokens, steps=2, seed=4, window_frames=30, prefix_frames=6, crossfade_frames=4
     )
     np.testing.assert_allclose(got, expected.numpy(), atol=1e-6)
+
+
+def test_blinks_change_only_the_eyelids_and_zero_keeps_the_model_take(engines, voice_wav):
+    from core.rig.arkit import channel_index
+
+    engine = engines["numpy"]
+    plain, _ = animate(engine, voice_wav, seed=5, blinks_per_minute=0.0)
+    blinking, _ = animate(engine, voice_wav, seed=5, blinks_per_minute=60.0)
+    lids = [channel_index("eyeBlinkLeft"), channel_index("eyeBlinkRight"), channel_index("eyeWideLeft"),
+            channel_index("eyeWideRight")]  # fmt: skip
+    others = [i for i in range(52) if i not in lids]
+    np.testing.assert_array_equal(plain.weights[:, others], blinking.weights[:, others])
+    assert (blinking.weights[:, lids[0]] > plain.weights[:, lids[0]] + 0.5).any()  # a blink the model did not make
+    assert blinking.info["blinks_per_minute"] == 60.0

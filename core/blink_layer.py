@@ -1,0 +1,57 @@
+"""Blinks on top of a generated take: people blink 10-20 times a minute, mostly as a pause begins.
+
+Blink timing is not in the audio, so a denoiser trained with a regression loss learns the average eyelid (open)
+and rarely commits to a blink: the teacher blinks about twice a minute where the corpus faces blink about 15
+times. This layer draws blinks the way the corpus does (core/data/face_life.py: a renewal process drawn to the
+starts of pauses, closing faster than it opens), finding the pauses in the audio itself, and lays them over the
+model's eyelids with max(), so a blink the model made is kept. Seeded: the same take gets the same blinks.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from core.data.face_life import blink_track, plan_blinks
+from core.rig.arkit import channel_index
+
+DEFAULT_BLINKS_PER_MINUTE = 15.0
+_HOP_S = 0.01
+_PAUSE_BELOW_LOUD_DB = 30.0  # a pause is this far below the recording's loud frames
+
+
+def pause_onsets_from_audio(audio16k: np.ndarray, min_pause_s: float = 0.15) -> np.ndarray:
+    """Seconds where a pause of at least `min_pause_s` begins (energy well under the loud part of the recording)."""
+    x = np.asarray(audio16k, dtype=np.float64).reshape(-1)
+    hop = round(_HOP_S * 16_000)
+    hops = x.size // hop
+    if hops < 2:
+        return np.zeros(0)
+    level = 10 * np.log10((x[: hops * hop].reshape(hops, hop) ** 2).mean(axis=1) + 1e-12)  # (hops,) dB
+    quiet = level < np.percentile(level, 95) - _PAUSE_BELOW_LOUD_DB
+    onsets, run_start = [], None
+    for i, q in enumerate(np.append(quiet, False)):
+        if q and run_start is None:
+            run_start = i
+        elif not q and run_start is not None:
+            if run_start > 0 and (i - run_start) * _HOP_S >= min_pause_s:  # speech before it, long enough
+                onsets.append(run_start * _HOP_S)
+            run_start = None
+    return np.array(onsets)
+
+
+def add_blinks(
+    weights: np.ndarray, fps: float, audio16k: np.ndarray, seed: int, per_minute: float = DEFAULT_BLINKS_PER_MINUTE
+) -> np.ndarray:
+    """A copy of the take (frames, 52) with blinks on both eyelids (eyeWide eased off while the lid is down)."""
+    out = np.array(weights, dtype=np.float32, copy=True)
+    if per_minute <= 0 or out.shape[0] == 0:
+        return out
+    duration = out.shape[0] / fps
+    rng = np.random.default_rng(np.random.SeedSequence([int(seed) & 0xFFFFFFFF, 0xB1B1]))
+    blinks = plan_blinks(rng, duration, per_minute, fps, pause_onsets_from_audio(audio16k))
+    closure = blink_track(blinks, np.arange(out.shape[0]) / fps).astype(np.float32)  # (frames,)
+    for side in ("Left", "Right"):
+        lid, wide = channel_index(f"eyeBlink{side}"), channel_index(f"eyeWide{side}")
+        out[:, lid] = np.maximum(out[:, lid], closure)
+        out[:, wide] *= 1.0 - closure
+    return np.clip(out, 0.0, 1.0)
