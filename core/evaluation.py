@@ -157,7 +157,12 @@ def evaluate(
         for c in retrieval
         if c.speaker in speaker_centroids
     ]
-    emotion_hits = [_nearest(held_emotion[c.clip_id], emotion_centroids) == c.emotion for c in heldout]
+    emotion_guess = {c.clip_id: _nearest(held_emotion[c.clip_id], emotion_centroids) for c in heldout}
+    emotion_hits = [emotion_guess[c.clip_id] == c.emotion for c in heldout]
+    confusion: dict[str, dict[str, int]] = {}  # true emotion -> {guessed emotion: clips}
+    for c in heldout:
+        row = confusion.setdefault(c.emotion, {})
+        row[emotion_guess[c.clip_id]] = row.get(emotion_guess[c.clip_id], 0) + 1
 
     report = {name: float(np.nanmean(values)) for name, values in rows.items()}
     report.update(
@@ -166,6 +171,7 @@ def evaluate(
         clips=len(clips),
         speaker_retrieval_top1=float(np.mean(speaker_hits)) if speaker_hits else float("nan"),
         emotion_accuracy=float(np.mean(emotion_hits)) if emotion_hits else float("nan"),
+        emotion_confusion=confusion,
         compute_seconds_per_audio_second=compute_s / max(audio_s, 1e-9),
         emotion_swap_pair="/".join(swap_pair),
     )

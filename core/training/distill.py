@@ -3,14 +3,18 @@
 Phase A, L_ae: the small StudentAudioEncoder (log-mel -> conv -> local attention) learns to reproduce the frozen Whisper
   encoder's features on the corpus (MSE per feature dimension, scaled by the dimension's spread), so the student needs
   neither Whisper nor transformers at run time.
+Phase A2, L_kd (with `compress_steps`): the student network, fed the student encoder's features, learns the teacher's
+  x0 prediction (fed Whisper's) at every noise level, with and without prefix and style; the gradient also tunes the
+  encoder end to end (plus L_ae), so its features keep what the denoiser actually uses. The student network is a
+  copy of the teacher's, or a smaller one (`student_denoiser`), which must learn the teacher here from scratch.
 Phase B, progressive distillation (Salimans & Ho 2022): a student initialised from its teacher learns to do in ONE
   DDIM step what the teacher does in `teacher_steps / student_steps` steps (L_dis, an x0 target solved so one student
   step lands where the teacher's steps land, SNR-weighted), 16 -> 8 -> 4 -> 2: each round's student becomes the next
   round's teacher. The student sees its own encoder's features, the teacher Whisper's, for the same audio.
   Personalizer enhancer L_pc: InfoNCE between the student's personalization embedding and an embedding of the
   upper-face motion it generates (same speaker x emotion attract), so the style survives the step reduction.
-Ablations (same code, other settings): `rounds=[2]` (direct 16 -> 2), `pc_weight=0`, `student_encoder=false`
-(the student keeps the big encoder: no L_ae).
+Ablations (same code, other settings; configs/ablation_*.json): `rounds=[2]` (direct 16 -> 2), `pc_weight=0`,
+`student_encoder=false` (the student keeps the big encoder: no L_ae), `student_denoiser` (a 128-wide network).
 
 Resumable: each finished phase / round writes `RUN_DIR/<phase>.safetensors` and is skipped on a rerun.
 """

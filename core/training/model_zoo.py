@@ -77,6 +77,7 @@ def evaluate_model(model: str, data: Path, split: str, steps: int | None = None,
     if voices and sentences:  # the lip-sync targets are judged on voices the model never heard
         voice_report = evaluate(talker, voices, train, retrieval_clips=sentences, max_clips=max_clips)
         report["heldout_voices"] = {k: v for k, v in voice_report.items() if isinstance(v, float)}
+        report["heldout_voices"]["emotion_confusion"] = voice_report["emotion_confusion"]
     report["split"] = split
     return report
 
