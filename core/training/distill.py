@@ -307,14 +307,7 @@ def compress_student(
         if train_encoder and config.compress_ae_weight > 0:
             losses["L_ae"] = (((feats - whisper) / dim_std) ** 2).mean()
             total = total + config.compress_ae_weight * losses["L_ae"]
-        optimizer.zero_grad(set_to_none=True)
-        total.backward()
-        torch.nn.utils.clip_grad_norm_(params, 1.0)
-        optimizer.step()
-        last = {k: float(v.detach()) for k, v in losses.items()}
-        if bar is not None:
-            bar.update(1)
-            bar.set_postfix_str(f"L_kd {last['L_kd']:.4f}")
+        last = _optimizer_step(optimizer, params, total, losses, bar, "L_kd")
         if (step + 1) % config.log_every == 0:
             log({"phase": "student_network", "step": step + 1, "lr": config.compress_lr * scale, **last})
     if bar is not None:
@@ -424,14 +417,7 @@ def distill_round(
             losses["emotion_nce"] = supervised_contrastive_loss(style.emotion, batch["emotion"], temperature)
         total = l_dis + config.pc_weight * losses.get("L_pc", 0.0)
         total = total + config.style_nce_weight * (losses.get("identity_nce", 0.0) + losses.get("emotion_nce", 0.0))
-        optimizer.zero_grad(set_to_none=True)
-        total.backward()
-        torch.nn.utils.clip_grad_norm_(params, 1.0)
-        optimizer.step()
-        last = {k: float(v.detach()) for k, v in losses.items()}
-        if bar is not None:
-            bar.update(1)
-            bar.set_postfix_str(f"L_dis {last['L_dis']:.4f}")
+        last = _optimizer_step(optimizer, params, total, losses, bar, "L_dis")
         if (step + 1) % config.log_every == 0:
             log({"phase": f"round{student_steps}", "step": step + 1, "lr": lr, **last})
     if bar is not None:
@@ -453,6 +439,19 @@ def _update_neutral(student: DiffusionTalker, clips: list[TrainingClip], dim_sli
             for c in neutral
         ]
         student.personalizer.neutral_emotion.copy_(F.normalize(torch.stack(embs).mean(0), dim=0))
+
+
+def _optimizer_step(optimizer, params, total: torch.Tensor, losses: dict, bar, shown: str) -> dict[str, float]:
+    """Backward, clip, step; the losses as floats (the `shown` one on the progress bar)."""
+    optimizer.zero_grad(set_to_none=True)
+    total.backward()
+    torch.nn.utils.clip_grad_norm_(params, 1.0)
+    optimizer.step()
+    last = {k: float(v.detach()) for k, v in losses.items()}
+    if bar is not None:
+        bar.update(1)
+        bar.set_postfix_str(f"{shown} {last[shown]:.4f}")
+    return last
 
 
 def _bar(total: int, desc: str, progress: bool):
