@@ -28,15 +28,10 @@ def pause_onsets_from_audio(audio16k: np.ndarray, min_pause_s: float = 0.15) -> 
         return np.zeros(0)
     level = 10 * np.log10((x[: hops * hop].reshape(hops, hop) ** 2).mean(axis=1) + 1e-12)  # (hops,) dB
     quiet = level < np.percentile(level, 95) - _PAUSE_BELOW_LOUD_DB
-    onsets, run_start = [], None
-    for i, q in enumerate(np.append(quiet, False)):
-        if q and run_start is None:
-            run_start = i
-        elif not q and run_start is not None:
-            if run_start > 0 and (i - run_start) * _HOP_S >= min_pause_s:  # speech before it, long enough
-                onsets.append(run_start * _HOP_S)
-            run_start = None
-    return np.array(onsets)
+    edges = np.diff(np.concatenate([[0], quiet.astype(np.int8), [0]]))
+    starts, ends = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)  # quiet runs [start, end)
+    keep = (starts > 0) & ((ends - starts) * _HOP_S >= min_pause_s)  # speech before it, long enough
+    return starts[keep] * _HOP_S
 
 
 def add_blinks(
