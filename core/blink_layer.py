@@ -4,7 +4,8 @@ Blink timing is not in the audio, so a denoiser trained with a regression loss l
 and rarely commits to a blink: the teacher blinks about twice a minute where the corpus faces blink about 15
 times. This layer draws blinks the way the corpus does (core/data/face_life.py: a renewal process drawn to the
 starts of pauses, closing faster than it opens), finding the pauses in the audio itself, and lays them over the
-model's eyelids with max(), so a blink the model made is kept. Seeded: the same take gets the same blinks.
+model's eyelids with max(), so a blink the model made is kept (and counts: no drawn blink lands beside one).
+Seeded: the same take gets the same blinks.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from core.rig.arkit import channel_index
 DEFAULT_BLINKS_PER_MINUTE = 15.0
 _HOP_S = 0.01
 _PAUSE_BELOW_LOUD_DB = 30.0  # a pause is this far below the recording's loud frames
+_SPACING_TO_OWN_BLINK_S = 1.5
 
 
 def pause_onsets_from_audio(audio16k: np.ndarray, min_pause_s: float = 0.15) -> np.ndarray:
@@ -34,6 +36,13 @@ def pause_onsets_from_audio(audio16k: np.ndarray, min_pause_s: float = 0.15) -> 
     return starts[keep] * _HOP_S
 
 
+def _blink_onsets(weights: np.ndarray, fps: float) -> np.ndarray:
+    """Seconds where the take's eyelids (either eye) close past half way."""
+    lids = np.maximum(weights[:, channel_index("eyeBlinkLeft")], weights[:, channel_index("eyeBlinkRight")])
+    closed = lids > 0.5
+    return np.flatnonzero(closed[1:] & ~closed[:-1]) / fps
+
+
 def add_blinks(
     weights: np.ndarray, fps: float, audio16k: np.ndarray, seed: int, per_minute: float = DEFAULT_BLINKS_PER_MINUTE
 ) -> np.ndarray:
@@ -44,6 +53,8 @@ def add_blinks(
     duration = out.shape[0] / fps
     rng = np.random.default_rng(np.random.SeedSequence([int(seed) & 0xFFFFFFFF, 0xB1B1]))
     blinks = plan_blinks(rng, duration, per_minute, fps, pause_onsets_from_audio(audio16k))
+    own = _blink_onsets(out, fps)  # the model's own blinks count towards the rate: no second blink beside one
+    blinks = [b for b in blinks if own.size == 0 or np.abs(own - b.peak).min() >= _SPACING_TO_OWN_BLINK_S]
     closure = blink_track(blinks, np.arange(out.shape[0]) / fps).astype(np.float32)  # (frames,)
     for side in ("Left", "Right"):
         lid, wide = channel_index(f"eyeBlink{side}"), channel_index(f"eyeWide{side}")

@@ -59,3 +59,16 @@ def test_blinks_are_seeded_and_can_be_turned_off():
     model_blink = take.copy()
     model_blink[100:104, channel_index("eyeBlinkLeft")] = 1.0
     assert (add_blinks(model_blink, FPS, audio, 1)[100:104, channel_index("eyeBlinkLeft")] == 1.0).all()
+
+
+def test_a_take_that_already_blinks_is_not_given_twice_the_rate():
+    audio, _ = phrases(60.0, seed=4)
+    frames = int(audio.size / RATE * FPS)
+    take = np.zeros((frames, 52), np.float32)
+    lid = channel_index("eyeBlinkLeft")
+    for second in np.arange(2.0, frames / FPS - 1, 4.0):  # the model blinks 15 times a minute by itself
+        k = int(second * FPS)
+        take[k : k + 4, [lid, channel_index("eyeBlinkRight")]] = 1.0
+    closed = add_blinks(take, FPS, audio, seed=0)[:, lid] > 0.5
+    count = int((closed[1:] & ~closed[:-1]).sum())
+    assert 15 <= count <= 21, count  # its own 15, and at most a few more where it left long gaps
