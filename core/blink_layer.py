@@ -37,9 +37,9 @@ def pause_onsets_from_audio(audio16k: np.ndarray, min_pause_s: float = 0.15) -> 
 
 
 def _blink_onsets(weights: np.ndarray, fps: float) -> np.ndarray:
-    """Seconds where the take's eyelids (either eye) close past half way."""
+    """Seconds where the take's eyelids (either eye) close past 60 % (a blink, not a lowered or squinting lid)."""
     lids = np.maximum(weights[:, channel_index("eyeBlinkLeft")], weights[:, channel_index("eyeBlinkRight")])
-    closed = lids > 0.5
+    closed = lids > 0.6
     return np.flatnonzero(closed[1:] & ~closed[:-1]) / fps
 
 
