@@ -14,6 +14,7 @@ from typing import Protocol
 
 import numpy as np
 
+from core.blink_layer import DEFAULT_BLINKS_PER_MINUTE
 from core.rig.arkit import ARKIT_NAMES
 
 
@@ -31,7 +32,7 @@ class AnimationRequest:
     fps: float = 30.0
     steps: int | None = None  # None: the engine's own default
     # Blinks a minute laid over the model's eyelids (core/blink_layer.py); 0 = only the model's own.
-    blinks_per_minute: float = 15.0
+    blinks_per_minute: float = DEFAULT_BLINKS_PER_MINUTE
     # Already decoded 16 kHz mono samples of audio_path (the add-on decodes with Blender's `aud` to check the file,
     # and a stock Blender has no soundfile); None: the engine reads audio_path itself.
     audio: np.ndarray | None = field(default=None, repr=False)

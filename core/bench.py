@@ -103,12 +103,12 @@ def run_case(case: str, weights_dir: Path, audio: Path, threads: int) -> dict:
     blinks = 0.0 if case == "long" else AnimationRequest.blinks_per_minute
     request = AnimationRequest(audio_path=audio, seed=0, fps=30.0, blinks_per_minute=blinks)
     # Timed cases: one warm-up, then the median of three runs (single runs on a shared 2-core machine vary by +-30 %).
-    repeats = 1 if case == "long" else 3
+    warmups, timed = (0, 1) if case == "long" else (1, 3)
     runs = []
-    for index in range(repeats + (repeats > 1)):
+    for index in range(warmups + timed):
         started = time.perf_counter()
         animation = engine.animate(request, lambda *_: None, threading.Event())
-        if repeats == 1 or index > 0:
+        if index >= warmups:
             runs.append(time.perf_counter() - started)
     result = {
         "case": case,

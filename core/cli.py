@@ -215,6 +215,8 @@ def _plot_takes(a: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from core.blink_layer import DEFAULT_BLINKS_PER_MINUTE  # numpy only: cheap enough for --help
+
     p = argparse.ArgumentParser(
         prog="python -m core", description="DiffusionTalker: speech-driven ARKit-52 facial animation."
     )
@@ -267,7 +269,12 @@ def build_parser() -> argparse.ArgumentParser:
     an.add_argument("--ref-audio", help="take identity and emotion from this reference recording instead")
     an.add_argument("--emotion-ref", help="take the emotion from this reference recording")
     an.add_argument("--seed", type=int, default=0)
-    an.add_argument("--blinks-per-minute", type=float, default=15.0, help="blinks laid over the model's (0: none)")
+    an.add_argument(
+        "--blinks-per-minute",
+        type=float,
+        default=DEFAULT_BLINKS_PER_MINUTE,
+        help="blinks laid over the model's (0: none)",
+    )
     an.add_argument("--fps", type=float, default=30.0)
     an.add_argument("--device", default="auto", help="auto | cpu | cuda | mps")
     an.set_defaults(func=_animate)

@@ -19,6 +19,7 @@ import bpy
 from bpy.props import BoolProperty, EnumProperty, FloatProperty, IntProperty, StringProperty
 
 from core.animation_job import Animation, AnimationJob, JobCancelled
+from core.blink_layer import DEFAULT_BLINKS_PER_MINUTE
 
 from . import action_writer, audio_source, engine, preferences, properties, scene_guard, user_styles
 
@@ -38,7 +39,7 @@ class DIFFUSIONTALKER_OT_animate(bpy.types.Operator):
     emotion: StringProperty(name="Emotion", default="neutral")
     emotion_strength: FloatProperty(name="Intensity", default=1.0, min=0.0, max=2.0)
     seed: IntProperty(name="Seed", default=0, min=0)
-    blinks_per_minute: FloatProperty(name="Blinks / min", default=15.0, min=0.0, max=60.0)
+    blinks_per_minute: FloatProperty(name="Blinks / min", default=DEFAULT_BLINKS_PER_MINUTE, min=0.0, max=60.0)
     start_frame: IntProperty(name="Start Frame", description="Frame of the first audio sample (file audio)", default=1)
     add_audio_strip: BoolProperty(name="Add Audio to Sequencer", default=False)
     set_frame_range: BoolProperty(name="Fit Frame Range", default=False)

@@ -6,6 +6,8 @@ from __future__ import annotations
 import bpy
 from bpy.props import BoolProperty, EnumProperty, FloatProperty, IntProperty, PointerProperty, StringProperty
 
+from core.blink_layer import DEFAULT_BLINKS_PER_MINUTE
+
 from . import scene_guard, style_store
 
 LOCKABLE_REGION_ITEMS = [
@@ -42,7 +44,7 @@ class DIFFUSIONTALKER_PG_settings(bpy.types.PropertyGroup):
     blinks_per_minute: FloatProperty(
         name="Blinks / min",
         description="Blinks laid over the model's eyelids, drawn to the pauses (0: only the model's own)",
-        default=15.0, min=0.0, max=60.0, soft_max=30.0,
+        default=DEFAULT_BLINKS_PER_MINUTE, min=0.0, max=60.0, soft_max=30.0,
     )  # fmt: skip
     start_frame: IntProperty(name="Start Frame", description="Scene frame of the first audio sample", default=1)
     add_audio_strip: BoolProperty(

@@ -17,6 +17,7 @@ import numpy as np
 
 from core.animation_job import Animation, AnimationEngine, AnimationRequest
 from core.audio import AudioError, validate_speech_audio
+from core.blink_layer import DEFAULT_BLINKS_PER_MINUTE
 from core.rig.arkit import ARKIT_NAMES, REGION_PATTERNS, channels_matching, region_of
 
 from . import audio_source
@@ -41,7 +42,7 @@ class AnimateOptions:
     emotion: str = "neutral"
     emotion_strength: float = 1.0
     seed: int = 0
-    blinks_per_minute: float = 15.0
+    blinks_per_minute: float = DEFAULT_BLINKS_PER_MINUTE
     start_frame: int = 1
     add_audio_strip: bool = False
     set_frame_range: bool = False

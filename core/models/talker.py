@@ -105,6 +105,15 @@ class TalkerConfig:
         return cls(personalizer=personalizer, denoiser=denoiser, **values)
 
 
+def random_prefix_mask(
+    b: int, frames: int, prob: float, max_frames: int, device: torch.device | str | None = None
+) -> torch.Tensor:
+    """(batch, frames) bool: a known prefix of 1..max_frames frames (at most half the crop) on a `prob` share of rows."""
+    length = torch.randint(1, max_frames + 1, (b,), device=device).clamp_max(frames // 2)
+    length = length * (torch.rand(b, device=device) < prob)
+    return torch.arange(frames, device=device)[None, :] < length[:, None]
+
+
 class DiffusionTalker(nn.Module):
     def __init__(self, config: TalkerConfig) -> None:
         super().__init__()
@@ -198,9 +207,7 @@ class DiffusionTalker(nn.Module):
             t = 1.0 - torch.rand(b, device=device)  # (batch,) in (0, 1]
             x_t = q_sample(x0, t, torch.randn_like(x0))
 
-        prefix_length = torch.randint(1, cfg.max_prefix_frames + 1, (b,), device=device).clamp_max(frames // 2)
-        prefix_length = prefix_length * (torch.rand(b, device=device) < cfg.prefix_prob)
-        prefix_mask = torch.arange(frames, device=device)[None, :] < prefix_length[:, None]  # (batch, frames)
+        prefix_mask = random_prefix_mask(b, frames, cfg.prefix_prob, cfg.max_prefix_frames, device)
 
         draw = torch.rand(b, device=device)
         unconditional = draw < cfg.unconditional_prob

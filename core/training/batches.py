@@ -61,7 +61,6 @@ class BatchSampler:
             for i in self.rng.choice(self.by_speaker[self.speakers[s]], size=spec.per_group, replace=True)
         ]
         b, dim = len(items), self.clips[0].audio.shape[1]
-        with_prosody = self.with_prosody
         batch = {
             "motion": torch.zeros(b, spec.crop_frames, self.clips[0].motion.shape[1]),  # (batch, frames, 52)
             "audio": torch.zeros(b, spec.crop_frames, dim),  # (batch, frames, audio_dim)
@@ -70,7 +69,9 @@ class BatchSampler:
             "ref_audio": torch.zeros(b, spec.ref_frames, dim),
             "ref_mask": torch.zeros(b, spec.ref_frames, dtype=torch.bool),
             **(
-                {"ref_prosody": torch.zeros(b, spec.ref_frames, self.clips[0].prosody.shape[1])} if with_prosody else {}
+                {"ref_prosody": torch.zeros(b, spec.ref_frames, self.clips[0].prosody.shape[1])}
+                if self.with_prosody
+                else {}
             ),
             "speaker": torch.zeros(b, dtype=torch.long),
             "emotion": torch.zeros(b, dtype=torch.long),
@@ -88,7 +89,7 @@ class BatchSampler:
                 torch.from_numpy(audio),
             )
             batch["ref_mask"][row, :n] = True
-            if with_prosody:
+            if self.with_prosody:
                 batch["ref_prosody"][row, :n] = torch.from_numpy(ref.prosody[start : start + n])
             batch["speaker"][row] = self.speaker_labels.get(clip.speaker, -1)
             batch["emotion"][row] = self.emotion_labels.get(clip.emotion, -1)

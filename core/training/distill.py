@@ -39,7 +39,7 @@ from core.models.denoiser import DenoiserConfig
 from core.models.diffusion import DDIMSampler, alpha_sigma, distillation_x0_target, q_sample
 from core.models.losses import cross_modal_contrastive_loss, supervised_contrastive_loss
 from core.models.student_audio_encoder import StudentAudioEncoder, StudentEncoderConfig
-from core.models.talker import DiffusionTalker, TalkerConfig
+from core.models.talker import DiffusionTalker, TalkerConfig, random_prefix_mask
 from core.rig.arkit import upper_face_indices
 from core.training.batches import BatchSampler, BatchSpec
 from core.training.config_values import config_from_values
@@ -85,11 +85,8 @@ class DistillConfig:
     compress_steps: int = 0
     compress_lr: float = 6e-4
     compress_train_encoder: bool = True
-    compress_ae_weight: float = (
-        0.5  # L_ae kept in phase A2 so the features stay Whisper-like (the personalizer reads them)
-    )
-    prefix_prob: float = 0.5  # how often a distillation crop gets a known motion prefix (long-audio windows use one)
-    max_prefix_frames: int = 30
+    # L_ae kept in phase A2 so the features stay Whisper-like (the personalizer reads them)
+    compress_ae_weight: float = 0.5
     cache_dir: str = str(DEFAULT_CACHE_DIR)
     threads: int = 2
     feature_jobs: int = 2
@@ -141,14 +138,14 @@ def train_student_encoder(
     usable = _usable_for_encoder(config, clips)
     if config.encoder_target not in ("raw", "teacher_input"):
         raise ValueError(f"encoder_target must be 'raw' or 'teacher_input', not {config.encoder_target!r}")
-    sample = torch.from_numpy(np.concatenate([c.audio for c in usable[:300]]))  # (frames, dim)
-    dim_std = _feature_spread(usable)
+    sample = _feature_sample(usable)
+    dim_std = _spread_of(sample)
     view_std = None
     if config.encoder_target == "teacher_input":
         if teacher is None:
             raise ValueError("encoder_target 'teacher_input' needs the teacher")
         with torch.no_grad():
-            view_std = teacher_input_views(teacher, sample).std(dim=0).clamp_min(1e-3)
+            view_std = _spread_of(teacher_input_views(teacher, sample))
     optimizer = torch.optim.AdamW(encoder.parameters(), lr=config.encoder_lr, weight_decay=0.01)
     bar = _bar(config.encoder_steps, "L_ae", progress)
     encoder.train()
@@ -205,16 +202,14 @@ def _usable_for_encoder(config: DistillConfig, clips: list[TrainingClip]) -> lis
     return usable
 
 
-def _feature_spread(usable: list[TrainingClip]) -> torch.Tensor:
-    """Per-dimension std of the teacher features: L_ae weighs every feature dimension alike."""
-    sample = torch.from_numpy(np.concatenate([c.audio for c in usable[:300]]))  # (frames, dim)
-    return sample.std(dim=0).clamp_min(1e-3)
+def _feature_sample(usable: list[TrainingClip]) -> torch.Tensor:
+    """The teacher features of the first 300 usable clips, stacked: (frames, dim)."""
+    return torch.from_numpy(np.concatenate([c.audio for c in usable[:300]]))
 
 
-def _random_prefix(b: int, frames: int, prob: float, max_frames: int) -> torch.Tensor:
-    """(batch, frames) bool: a known prefix of 1..max_frames frames (at most half the crop) on a `prob` share of rows."""
-    length = torch.randint(1, max_frames + 1, (b,)).clamp_max(frames // 2) * (torch.rand(b) < prob)
-    return torch.arange(frames)[None, :] < length[:, None]
+def _spread_of(features: torch.Tensor) -> torch.Tensor:
+    """Per-dimension std (floored): L_ae weighs every feature dimension alike."""
+    return features.std(dim=0).clamp_min(1e-3)
 
 
 # ---------------------------------------------------------------- phase A2: a smaller student network
@@ -256,7 +251,7 @@ def compress_student(
     rng = np.random.default_rng(config.seed + 1)
     n = config.encoder_crop_frames
     usable = _usable_for_encoder(config, clips)
-    dim_std = _feature_spread(usable)
+    dim_std = _spread_of(_feature_sample(usable))
     train_encoder = encoder is not None and config.compress_train_encoder
     params = list(student.denoiser.parameters()) + (list(encoder.parameters()) if train_encoder else [])
     optimizer = torch.optim.AdamW(params, lr=config.compress_lr, weight_decay=0.01)
@@ -282,7 +277,7 @@ def compress_student(
         x0 = teacher.normalize(motion)
         t = 1.0 - torch.rand(b)  # (batch,) in (0, 1]
         x_t = q_sample(x0, t, torch.randn_like(x0))
-        prefix_mask = _random_prefix(b, n, config.prefix_prob, config.max_prefix_frames)
+        prefix_mask = random_prefix_mask(b, n, cfg.prefix_prob, cfg.max_prefix_frames)
         draw = torch.rand(b)
         conditions = {
             "audio_keep": draw >= cfg.unconditional_prob,
@@ -295,10 +290,8 @@ def compress_student(
             target = teacher.denoiser(x_t, t, whisper, tokens, **conditions)
         if encoder is None:
             feats = whisper
-        elif train_encoder:
-            feats = encoder_to_motion_frames(encoder(mel_t), n, 30.0)
         else:
-            with torch.no_grad():
+            with torch.set_grad_enabled(train_encoder):
                 feats = encoder_to_motion_frames(encoder(mel_t), n, 30.0)
         pred = student.denoiser(x_t, t, feats, tokens, **conditions)
         new = (~prefix_mask)[..., None].float()
@@ -516,8 +509,8 @@ def distill(config: DistillConfig, progress: bool = True) -> dict:
         encoder_path = run_dir / "student_encoder.safetensors"
         audio = {c.clip_id: load_audio(data / f"{c.clip_id}.wav") for c in train}
         mels = {c.clip_id: log_mel(audio[c.clip_id]) for c in _usable_for_encoder(config, train)}  # (80, mel frames)
-        encoder = StudentAudioEncoder(StudentEncoderConfig(**config.encoder_config))
         if encoder_path.is_file():
+            encoder = StudentAudioEncoder(StudentEncoderConfig(**config.encoder_config))
             encoder.load_state_dict(load_file(str(encoder_path)))
             encoder.eval()
         else:
