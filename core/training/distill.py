@@ -77,8 +77,9 @@ class DistillConfig:
     # first read them (each network's LayerNorm + input projection), which weights what the teacher actually uses.
     encoder_target: str = "raw"
     teacher_encoder: EncoderSpec = field(default_factory=EncoderSpec)
-    # A smaller student network: DenoiserConfig overrides (e.g. {"width": 128}); empty = a copy of the teacher's.
-    # A student of another shape first learns the teacher's 16-step denoiser (phase A2, below) before the rounds.
+    # A smaller student network: DenoiserConfig overrides (e.g. {"layers": 3}: the teacher minus a block, or
+    # {"width": 128}: fresh weights); empty = a copy of the teacher's. A student of another shape first learns the
+    # teacher's 16-step denoiser (phase A2, below) before the rounds.
     student_denoiser: dict = field(default_factory=dict)
     # Phase A2 steps: the student network (and, with compress_train_encoder, its audio encoder, end to end) learns
     # to give the teacher's x0 at every noise level from the student's own features. 0 = skip (same-shape student).
@@ -222,14 +223,34 @@ def student_talker_config(teacher_config: TalkerConfig, denoiser_overrides: dict
     return config
 
 
+def kept_teacher_blocks(teacher_layers: int, student_layers: int) -> list[int]:
+    """Which teacher blocks a shallower student starts from: evenly spaced, always the first and the last."""
+    if not 1 <= student_layers <= teacher_layers:
+        raise ValueError(f"a student of {student_layers} layers cannot start from a teacher of {teacher_layers}")
+    if student_layers == 1:
+        return [teacher_layers - 1]
+    return [round(i * (teacher_layers - 1) / (student_layers - 1)) for i in range(student_layers)]
+
+
 def student_network(teacher: DiffusionTalker, denoiser_overrides: dict) -> DiffusionTalker:
     """The student's talker: the teacher's personalizer (copied) and a denoiser of the teacher's config with
-    `denoiser_overrides` (fresh weights), or an exact copy of the teacher when there are no overrides."""
+    `denoiser_overrides`, or an exact copy of the teacher when there are no overrides.
+
+    A student that only drops layers ({"layers": n}) starts as the teacher with n of its blocks
+    (kept_teacher_blocks): it begins near the teacher's function, where fresh weights would begin from nothing.
+    Any other change of shape (width, heads, ...) starts from fresh weights."""
     if not denoiser_overrides:
         return copy.deepcopy(teacher)
     student = DiffusionTalker(student_talker_config(teacher.config, denoiser_overrides))
     student.personalizer.load_state_dict(teacher.personalizer.state_dict())
     student.set_motion_stats(teacher.motion_mean, teacher.motion_std)
+    if set(denoiser_overrides) <= {"layers", "dropout"}:
+        kept = kept_teacher_blocks(teacher.config.denoiser.layers, student.config.denoiser.layers)
+        state = {k: v for k, v in teacher.denoiser.state_dict().items() if not k.startswith("blocks.")}
+        for new_index, old_index in enumerate(kept):
+            block = teacher.denoiser.blocks[old_index].state_dict()
+            state.update({f"blocks.{new_index}.{k}": v for k, v in block.items()})
+        student.denoiser.load_state_dict(state)
     return student
 
 
@@ -294,8 +315,9 @@ def compress_student(
             with torch.set_grad_enabled(train_encoder):
                 feats = encoder_to_motion_frames(encoder(mel_t), n, 30.0)
         pred = student.denoiser(x_t, t, feats, tokens, **conditions)
-        new = (~prefix_mask)[..., None].float()
-        losses = {"L_kd": ((pred - target) ** 2 * new).sum() / (new.sum() * x0.shape[-1])}
+        # The teacher's own channel weights (mouth channels count double): lip closures are few frames of a clip.
+        new = (~prefix_mask)[..., None].float() * student.channel_weights
+        losses = {"L_kd": ((pred - target) ** 2 * new).sum() / ((~prefix_mask).sum() * x0.shape[-1])}
         total = losses["L_kd"]
         if train_encoder and config.compress_ae_weight > 0:
             losses["L_ae"] = (((feats - whisper) / dim_std) ** 2).mean()

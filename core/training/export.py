@@ -118,7 +118,7 @@ def export_teacher_run(run_dir: Path, weights_dir: Path) -> dict:
 
 def distill_and_export(config, weights_dir: Path | None) -> dict:
     """Run the distillation; with `weights_dir`, write the shipped student + styles there (manifest updated)."""
-    from core.inference import save_student
+    from core.inference import STUDENT_WINDOW, save_student
     from core.training.corpus_features import load_training_set
     from core.training.distill import distill
 
@@ -135,7 +135,7 @@ def distill_and_export(config, weights_dir: Path | None) -> dict:
         raise ValueError("the student without its own encoder (student_encoder=false) is an ablation; it does not ship")
     styles = style_library_from_clips(student, clips, student_feature_function(encoder, data))
     shas = save_student(
-        weights_dir, encoder, student, styles, steps=student.config.sampling_steps,
+        weights_dir, encoder, student, styles, steps=student.config.sampling_steps, window=STUDENT_WINDOW,
         metadata={"corpus_hash": result["corpus_hash"]},
         manifest_extra={"student": {"training_command": TRAINING_COMMANDS["student"], "corpus_hash": result["corpus_hash"],
                                     "distill_config": result["distill_config"], "summary": result["summary"]}},
