@@ -29,7 +29,7 @@ def test_extends_starts_from_the_base_and_overrides_win(tmp_path):
     [
         ("ablation_direct", {"run_dir", "rounds", "round_steps"}),
         ("ablation_no_pc", {"run_dir", "pc_weight"}),
-        ("ablation_big_encoder", {"run_dir", "student_encoder", "compress_steps"}),
+        ("ablation_big_encoder", {"run_dir", "student_encoder"}),
         ("ablation_small_network", {"run_dir", "student_denoiser", "compress_steps"}),
         ("distill_teacher_input", {"run_dir", "encoder_target"}),
     ],
