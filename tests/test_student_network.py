@@ -56,7 +56,7 @@ def test_shallower_student_starts_from_the_teachers_blocks():
     assert not torch.equal(student.denoiser.blocks[0].ff[0].weight, teacher.denoiser.blocks[0].ff[0].weight)
 
 
-def test_all_layers_kept_is_the_teacher_and_other_shapes_start_fresh():
+def test_all_layers_kept_is_the_teacher_and_other_shapes_keep_its_personalizer():
     teacher = _teacher(3)
     same = student_network(teacher, {"layers": 3})
     assert torch.allclose(_x0(same), _x0(teacher))

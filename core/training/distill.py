@@ -224,7 +224,7 @@ def student_talker_config(teacher_config: TalkerConfig, denoiser_overrides: dict
 
 
 def kept_teacher_blocks(teacher_layers: int, student_layers: int) -> list[int]:
-    """Which teacher blocks a shallower student starts from: evenly spaced, always the first and the last."""
+    """Which teacher blocks a shallower student starts from: evenly spaced with the first and the last (one: the last)."""
     if not 1 <= student_layers <= teacher_layers:
         raise ValueError(f"a student of {student_layers} layers cannot start from a teacher of {teacher_layers}")
     if student_layers == 1:
@@ -236,7 +236,7 @@ def student_network(teacher: DiffusionTalker, denoiser_overrides: dict) -> Diffu
     """The student's talker: the teacher's personalizer (copied) and a denoiser of the teacher's config with
     `denoiser_overrides`, or an exact copy of the teacher when there are no overrides.
 
-    A student that only drops layers ({"layers": n}) starts as the teacher with n of its blocks
+    A student that only drops layers ({"layers": n}, a dropout change allowed) starts as the teacher with n of its blocks
     (kept_teacher_blocks): it begins near the teacher's function, where fresh weights would begin from nothing.
     Any other change of shape (width, heads, ...) starts from fresh weights."""
     if not denoiser_overrides:
