@@ -197,6 +197,11 @@ class NumpyStudentEncoder:
             q, k, v = (_split_heads(part, cfg["heads"]) for part in np.split(qkv, 3, axis=-1))
             y = _local_attention(q, k, v, self.slopes, cfg["attention_window"])
             h = h + block.linear("attn.proj", _merge_heads(y))
+            kernel = cfg.get("conv_module_kernel", 0)
+            if kernel:
+                y = conv1d(block.layer_norm("norm_conv", h), block["conv.weight"], block["conv.bias"],
+                           padding=kernel // 2, groups=h.shape[-1])  # fmt: skip
+                h = h + gelu(y)
             h = h + block.linear("ff.2", gelu(block.linear("ff.0", block.layer_norm("norm_ff", h))))
         return p.linear("out", p.layer_norm("norm_out", h)).astype(np.float32)
 

@@ -62,9 +62,11 @@ def test_erf_matches_torch():
     close(erf(x), torch.erf(torch.from_numpy(x)))
 
 
-def test_student_encoder_features_match_torch_for_odd_lengths():
+@pytest.mark.parametrize("conv_module_kernel", [0, 5])
+def test_student_encoder_features_match_torch_for_odd_lengths(conv_module_kernel):
     torch.manual_seed(2)
-    encoder = randomize(StudentAudioEncoder(StudentEncoderConfig.tiny(out_dim=16)), 3)
+    config = StudentEncoderConfig.tiny(out_dim=16, conv_module_kernel=conv_module_kernel)
+    encoder = randomize(StudentAudioEncoder(config), 3)
     numpy_encoder = NumpyStudentEncoder(numpy_state(encoder), encoder.config.to_dict())
     rng = np.random.default_rng(0)
     for samples in (100, 3_201, 16_000 + 77):

@@ -88,3 +88,22 @@ def test_cache_id_changes_with_the_weights():
 def test_config_validation():
     with pytest.raises(ValueError, match="divisible"):
         StudentEncoderConfig(width=10, heads=4)
+    with pytest.raises(ValueError, match="odd"):
+        StudentEncoderConfig(conv_module_kernel=4)
+
+
+def _last_mel_frame_seen_by_frame_10(config: StudentEncoderConfig) -> int:
+    torch.manual_seed(0)
+    encoder = StudentAudioEncoder(config)
+    mel = torch.randn(1, 80, 203, requires_grad=True)
+    encoder(mel)[:, 10].sum().backward()
+    return int(mel.grad.abs().sum(dim=1)[0].nonzero().max())
+
+
+def test_conv_module_adds_half_its_kernel_of_ordered_context_per_block():
+    plain = _last_mel_frame_seen_by_frame_10(StudentEncoderConfig.tiny())
+    with_conv = _last_mel_frame_seen_by_frame_10(StudentEncoderConfig.tiny(conv_module_kernel=5))
+    # 2 blocks x 2 encoder frames (kernel 5) x 2 mel frames per encoder frame
+    assert with_conv - plain == 2 * 2 * 2
+    assert "blocks.0.conv.weight" in StudentAudioEncoder(StudentEncoderConfig.tiny(conv_module_kernel=5)).state_dict()
+    assert "blocks.0.conv.weight" not in StudentAudioEncoder(StudentEncoderConfig.tiny()).state_dict()

@@ -45,6 +45,11 @@ def _mel_to_hz(mel: np.ndarray) -> np.ndarray:
     return np.where(mel >= min_log_mel, min_log_hz * np.exp(log_step * (mel - min_log_mel)), f_sp * mel)
 
 
+def mel_centre_frequencies(n_mels: int = MEL_BINS, fmax: float = SAMPLE_RATE / 2) -> np.ndarray:
+    """(n_mels,) the frequency in Hz each of `mel_filters`' triangles peaks at."""
+    return _mel_to_hz(np.linspace(_hz_to_mel(0.0), _hz_to_mel(fmax), n_mels + 2))[1:-1]
+
+
 @functools.lru_cache(maxsize=4)
 def mel_filters(
     n_mels: int = MEL_BINS, n_fft: int = N_FFT, sample_rate: int = SAMPLE_RATE, fmax: float | None = None

@@ -2,8 +2,14 @@
 
     audio 16 kHz --log_mel--> (80, mel_frames) at 100/s
       conv k3 + GELU, conv k3 stride 2 + GELU       -> (frames, width) at 50/s, like Whisper's stem
-      attention_layers x [pre-norm local self-attention (ALiBi, +-attention_window frames), pre-norm GELU MLP]
+      attention_layers x [pre-norm local self-attention (ALiBi, +-attention_window frames),
+                          pre-norm depthwise conv (conv_module_kernel frames) + GELU when conv_module_kernel > 0,
+                          pre-norm GELU MLP]
       LayerNorm, Linear                              -> (frames, out_dim) at 50/s
+
+ALiBi's penalty depends on |distance| only, so attention alone cannot tell the frame before from the frame after;
+the stem sees 50 ms. The depthwise conv module gives each block ordered local context (what comes before and after a
+closure, formant transitions) for width * kernel parameters.
 
 Local attention with a distance penalty and no absolute positions: audio of any length, frame j of the output
 describes time j / 50 s, and frames = frames_for_samples(samples, 50) (core/models/audio_features.py's clock).
@@ -41,12 +47,15 @@ class StudentEncoderConfig:
     out_dim: int = 512  # Whisper base's feature_dim, the features it imitates
     ff_mult: int = 2
     dropout: float = 0.0
+    conv_module_kernel: int = 0  # odd; 0 = no conv module (the encoder shipped before it existed)
 
     def __post_init__(self) -> None:
         if self.conv_layers < 1:
             raise ValueError("conv_layers must be >= 1 (the last one halves the frame rate)")
         if self.width % self.heads:
             raise ValueError(f"width {self.width} is not divisible by heads {self.heads}")
+        if self.conv_module_kernel < 0 or (self.conv_module_kernel and self.conv_module_kernel % 2 == 0):
+            raise ValueError(f"conv_module_kernel must be 0 or odd, got {self.conv_module_kernel}")
 
     @classmethod
     def tiny(cls, out_dim: int = 16, **overrides) -> StudentEncoderConfig:
@@ -121,12 +130,20 @@ class EncoderBlock(nn.Module):
         w = config.width
         self.norm_attn = nn.LayerNorm(w)
         self.attn = LocalSelfAttention(w, config.heads, config.attention_window)
+        k = config.conv_module_kernel
+        if k:
+            self.norm_conv = nn.LayerNorm(w)
+            self.conv = nn.Conv1d(w, w, k, padding=k // 2, groups=w)
         self.norm_ff = nn.LayerNorm(w)
         self.ff = nn.Sequential(nn.Linear(w, config.ff_mult * w), nn.GELU(), nn.Linear(config.ff_mult * w, w))
         self.dropout = nn.Dropout(config.dropout)
+        self.conv_kernel = k
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = x + self.dropout(self.attn(self.norm_attn(x)))
+        if self.conv_kernel:
+            y = self.conv(self.norm_conv(x).transpose(1, 2)).transpose(1, 2)  # (batch, frames, width)
+            x = x + self.dropout(F.gelu(y))
         return x + self.dropout(self.ff(self.norm_ff(x)))
 
 

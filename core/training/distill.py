@@ -51,6 +51,7 @@ from core.training.corpus_features import (
     label_maps,
     load_training_set,
 )
+from core.training.mel_augment import MelAugment
 
 
 @dataclass
@@ -76,6 +77,8 @@ class DistillConfig:
     # L_ae target: "raw" matches all Whisper features; "teacher_input" also matches them as the teacher's networks
     # first read them (each network's LayerNorm + input projection), which weights what the teacher actually uses.
     encoder_target: str = "raw"
+    # Speaker / recording variation of the encoder's log-mel crops in phases A and A2 (core/training/mel_augment.py)
+    mel_augment: MelAugment = field(default_factory=MelAugment)
     teacher_encoder: EncoderSpec = field(default_factory=EncoderSpec)
     # A smaller student network: DenoiserConfig overrides (e.g. {"layers": 3}: the teacher minus a block, or
     # {"width": 128}: fresh weights); empty = a copy of the teacher's. A student of another shape first learns the
@@ -96,7 +99,9 @@ class DistillConfig:
 
     @classmethod
     def from_dict(cls, values: dict) -> DistillConfig:
-        return config_from_values(cls, values, {"batch": BatchSpec, "teacher_encoder": EncoderSpec})
+        return config_from_values(
+            cls, values, {"batch": BatchSpec, "teacher_encoder": EncoderSpec, "mel_augment": MelAugment}
+        )
 
 
 # ---------------------------------------------------------------- phase A: the student audio encoder (L_ae)
@@ -149,12 +154,14 @@ def train_student_encoder(
             view_std = _spread_of(teacher_input_views(teacher, sample))
     optimizer = torch.optim.AdamW(encoder.parameters(), lr=config.encoder_lr, weight_decay=0.01)
     bar = _bar(config.encoder_steps, "L_ae", progress)
+    augment_rng = np.random.default_rng(config.seed + 7)  # its own stream: the same crops as without augmentation
     encoder.train()
     for step in range(config.encoder_steps):
         lr = config.encoder_lr * 0.5 * (1 + math.cos(math.pi * step / config.encoder_steps))
         for group in optimizer.param_groups:
             group["lr"] = lr
         crops, mel_t = _encoder_crops(rng, usable, mels, n, config.encoder_batch)
+        mel_t = config.mel_augment(mel_t, augment_rng)
         target = torch.from_numpy(np.stack([c.audio[s : s + n] for c, s in crops]))  # (batch, n, 512) Whisper
         pred = encoder_to_motion_frames(encoder(mel_t), n, 30.0)
         loss = (((pred - target) / dim_std) ** 2).mean()
@@ -283,12 +290,15 @@ def compress_student(
         encoder.train(train_encoder)
     last: dict[str, float] = {}
     warmup = min(100, config.compress_steps // 10 + 1)
+    augment_rng = np.random.default_rng(config.seed + 8)
     for step in range(config.compress_steps):
         progress_share = step / max(1, config.compress_steps)
         scale = (step + 1) / warmup if step < warmup else 0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * progress_share))
         for group in optimizer.param_groups:
             group["lr"] = config.compress_lr * scale
         crops, mel_t = _encoder_crops(rng, usable, mels, n, config.encoder_batch)
+        if encoder is not None:
+            mel_t = config.mel_augment(mel_t, augment_rng)
         whisper = torch.from_numpy(np.stack([c.audio[s : s + n] for c, s in crops]))  # (batch, n, 512)
         motion = torch.from_numpy(np.stack([c.motion[s : s + n] for c, s in crops]))  # (batch, n, 52)
         prosody = None
