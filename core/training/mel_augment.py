@@ -1,8 +1,8 @@
 """Speaker and recording variation for the student encoder's log-mel crops (phases A and A2 of distillation).
 
 The corpus has a dozen voices; Whisper was trained on thousands. Trained on a dozen, the small encoder learns those
-voices' spectra: on held-out sentences of training voices the student matched the teacher (LVE 0.176 vs 0.195), on
-held-out voices it did not (0.229 vs 0.187). Each crop is changed in ways speakers and recordings differ but speech
+voices' spectra: on held-out sentences of training voices the student matched the teacher (LVE 0.185 vs 0.195), on
+held-out voices it did not (0.231 vs 0.187). (Measured with it: no lower LVE at this budget; README, "Measured".) Each crop is changed in ways speakers and recordings differ but speech
 does not, while its target stays what the clean audio gives (Whisper's features, the teacher's x0):
 - vocal tract length: the spectrum is stretched along frequency by a factor in [1 / warp, warp] (VTLP),
 - level: a gain in [-gain_db, gain_db] (the log-mel is absolute: a quieter recording is a shifted one, floored at
