@@ -187,6 +187,7 @@ class NumpyStudentEncoder:
         """(batch, mel_bins, mel_frames) -> (batch, ceil(mel_frames / 2), out_dim)."""
         cfg, p = self.config, self.p
         h = np.ascontiguousarray(np.asarray(mel, np.float32).transpose(0, 2, 1))  # (batch, mel_frames, bins)
+        kernel = cfg.get("conv_module_kernel", 0)  # absent in encoders shipped before the conv module
         for i in range(cfg["conv_layers"]):
             stride = 2 if i == cfg["conv_layers"] - 1 else 1
             h = gelu(conv1d(h, p[f"convs.{i}.weight"], p[f"convs.{i}.bias"], stride=stride, padding=1))
@@ -197,7 +198,6 @@ class NumpyStudentEncoder:
             q, k, v = (_split_heads(part, cfg["heads"]) for part in np.split(qkv, 3, axis=-1))
             y = _local_attention(q, k, v, self.slopes, cfg["attention_window"])
             h = h + block.linear("attn.proj", _merge_heads(y))
-            kernel = cfg.get("conv_module_kernel", 0)
             if kernel:
                 y = conv1d(block.layer_norm("norm_conv", h), block["conv.weight"], block["conv.bias"],
                            padding=kernel // 2, groups=h.shape[-1])  # fmt: skip

@@ -45,9 +45,14 @@ def _mel_to_hz(mel: np.ndarray) -> np.ndarray:
     return np.where(mel >= min_log_mel, min_log_hz * np.exp(log_step * (mel - min_log_mel)), f_sp * mel)
 
 
+def _mel_band_edges(n_mels: int, fmax: float) -> np.ndarray:
+    """(n_mels + 2,) Hz: filter i rises from edge i, peaks at edge i + 1 and falls to edge i + 2."""
+    return _mel_to_hz(np.linspace(_hz_to_mel(0.0), _hz_to_mel(fmax), n_mels + 2))
+
+
 def mel_centre_frequencies(n_mels: int = MEL_BINS, fmax: float = SAMPLE_RATE / 2) -> np.ndarray:
     """(n_mels,) the frequency in Hz each of `mel_filters`' triangles peaks at."""
-    return _mel_to_hz(np.linspace(_hz_to_mel(0.0), _hz_to_mel(fmax), n_mels + 2))[1:-1]
+    return _mel_band_edges(n_mels, fmax)[1:-1]
 
 
 @functools.lru_cache(maxsize=4)
@@ -57,7 +62,7 @@ def mel_filters(
     """(n_mels, n_fft // 2 + 1) triangular Slaney-normalised mel filters, as librosa.filters.mel (and Whisper) use."""
     fmax = sample_rate / 2 if fmax is None else fmax
     fft_freqs = np.linspace(0.0, sample_rate / 2, n_fft // 2 + 1)
-    mel_edges = _mel_to_hz(np.linspace(_hz_to_mel(0.0), _hz_to_mel(fmax), n_mels + 2))  # (n_mels + 2,) in Hz
+    mel_edges = _mel_band_edges(n_mels, fmax)
     widths = np.diff(mel_edges)
     ramps = mel_edges[:, None] - fft_freqs[None, :]  # (n_mels + 2, bins)
     lower = -ramps[:-2] / widths[:-1, None]

@@ -131,17 +131,15 @@ class EncoderBlock(nn.Module):
         self.norm_attn = nn.LayerNorm(w)
         self.attn = LocalSelfAttention(w, config.heads, config.attention_window)
         k = config.conv_module_kernel
-        if k:
-            self.norm_conv = nn.LayerNorm(w)
-            self.conv = nn.Conv1d(w, w, k, padding=k // 2, groups=w)
+        self.norm_conv = nn.LayerNorm(w) if k else None
+        self.conv = nn.Conv1d(w, w, k, padding=k // 2, groups=w) if k else None
         self.norm_ff = nn.LayerNorm(w)
         self.ff = nn.Sequential(nn.Linear(w, config.ff_mult * w), nn.GELU(), nn.Linear(config.ff_mult * w, w))
         self.dropout = nn.Dropout(config.dropout)
-        self.conv_kernel = k
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = x + self.dropout(self.attn(self.norm_attn(x)))
-        if self.conv_kernel:
+        if self.conv is not None:
             y = self.conv(self.norm_conv(x).transpose(1, 2)).transpose(1, 2)  # (batch, frames, width)
             x = x + self.dropout(F.gelu(y))
         return x + self.dropout(self.ff(self.norm_ff(x)))
