@@ -11,8 +11,10 @@ resampling in core.data.speech_synthesis.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import ctypes.util
+import json
 import os
 import shutil
 
@@ -136,9 +138,50 @@ def espeak_ipa_to_arpabet(ipa: str) -> list[str]:
     return phones
 
 
+def _synthesize_in_fresh_state(
+    engine: _Espeak, text: str, voice: str, prosody: EngineProsody
+) -> tuple[np.ndarray, list[tuple[int, str]]]:
+    """`engine.synthesize` in a forked child of a process that has initialised the library but never spoken.
+
+    libespeak-ng carries state from one utterance to the next (its voice flutter and noise run on), so in one
+    process the same line comes out a little differently depending on what was spoken before, and a corpus made by
+    a pool of workers would differ run to run. A child forked before any synthesis starts from the same state every
+    time. Without fork (Windows), it runs in this process."""
+    if not hasattr(os, "fork"):
+        return engine.synthesize(text, voice, prosody)
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: speak, send (header, audio) back, leave without running any cleanup of the parent's
+        code = 1
+        try:
+            os.close(read_end)
+            audio, events = engine.synthesize(text, voice, prosody)
+            header = json.dumps({"events": events, "samples": int(audio.size)}).encode()
+            with os.fdopen(write_end, "wb") as pipe:
+                pipe.write(len(header).to_bytes(8, "little") + header + audio.astype("<f4").tobytes())
+            code = 0
+        except BaseException as exc:  # noqa: BLE001 (reported by the parent)
+            with contextlib.suppress(OSError):
+                os.write(2, f"espeak child failed: {exc!r}\n".encode())
+        finally:
+            os._exit(code)
+    os.close(write_end)
+    with os.fdopen(read_end, "rb") as pipe:
+        data = pipe.read()
+    _, status = os.waitpid(pid, 0)
+    if status != 0 or len(data) < 8:
+        raise RuntimeError(f"espeak-ng synthesis of {text!r} with voice '{voice}' failed in its worker process")
+    size = int.from_bytes(data[:8], "little")
+    header = json.loads(data[8 : 8 + size])
+    audio = np.frombuffer(data[8 + size :], dtype="<f4").astype(np.float32)
+    if audio.size != header["samples"]:
+        raise RuntimeError(f"espeak-ng synthesis of {text!r}: {audio.size} of {header['samples']} samples arrived")
+    return audio, [(int(ms), str(ipa)) for ms, ipa in header["events"]]
+
+
 def synthesize_espeak(text: str, voice: str, prosody: EngineProsody) -> EngineSpeech:
     engine = _engine()
-    audio, events = engine.synthesize(text, voice, prosody)
+    audio, events = _synthesize_in_fresh_state(engine, text, voice, prosody)
     duration_ms = 1000.0 * len(audio) / engine.sample_rate
     # Each event starts a phone; it lasts until the next event (the last one until the end of the audio).
     starts = [0.0] + [float(ms) for ms, _ in events]
