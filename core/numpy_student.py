@@ -119,6 +119,15 @@ class _Params:
         var = ((x - mean) ** 2).mean(axis=-1, keepdims=True)
         return (x - mean) / np.sqrt(var + LAYER_NORM_EPS) * self[f"{name}.weight"] + self[f"{name}.bias"]
 
+    def audio_input(self, x: np.ndarray, folded: bool) -> np.ndarray:
+        """`audio_in(audio_norm(x))`, or its fold (core/models/feature_fold.py FoldedFeatureProjection)."""
+        if not folded:
+            return self.linear("audio_in", self.layer_norm("audio_norm", x))
+        factor = self["audio_in.norm_factor"]  # (in + 1, in + 1)
+        z = x @ factor[:, :-1].T + factor[:, -1]
+        scale = 1.0 / np.sqrt((z * z).sum(axis=-1, keepdims=True) + LAYER_NORM_EPS)
+        return (x @ self["audio_in.weight"].T + self["audio_in.shift"]) * scale + self["audio_in.bias"]
+
 
 def _attention(q: np.ndarray, k: np.ndarray, v: np.ndarray, bias: np.ndarray | None = None) -> np.ndarray:
     """softmax(q k^T / sqrt(d) + bias) v over (batch, heads, tokens, head_dim)."""
@@ -173,7 +182,7 @@ def _local_attention(q: np.ndarray, k: np.ndarray, v: np.ndarray, slopes: np.nda
 
 
 class NumpyStudentEncoder:
-    """StudentAudioEncoder in numpy: `encode(audio16k)` -> (frames, out_dim) at 50 frames/s."""
+    """StudentAudioEncoder in numpy: `encode(audio16k)` -> (frames, feature_dim) at 50 frames/s."""
 
     frame_rate = 50.0
 
@@ -181,10 +190,11 @@ class NumpyStudentEncoder:
         self.config = dict(config)
         self.p = _Params({k: np.asarray(v, np.float32) for k, v in state.items() if k.startswith(prefix)}, prefix)
         self.slopes = alibi_slopes(self.config["heads"])
-        self.feature_dim = int(self.config["out_dim"])
+        self.folded = bool(self.config.get("output_folded", False))  # no output layer (feature_fold.py)
+        self.feature_dim = int(self.config["width"] if self.folded else self.config["out_dim"])
 
     def forward(self, mel: np.ndarray) -> np.ndarray:
-        """(batch, mel_bins, mel_frames) -> (batch, ceil(mel_frames / 2), out_dim)."""
+        """(batch, mel_bins, mel_frames) -> (batch, ceil(mel_frames / 2), feature_dim)."""
         cfg, p = self.config, self.p
         h = np.ascontiguousarray(np.asarray(mel, np.float32).transpose(0, 2, 1))  # (batch, mel_frames, bins)
         kernel = cfg.get("conv_module_kernel", 0)  # absent in encoders shipped before the conv module
@@ -203,7 +213,8 @@ class NumpyStudentEncoder:
                            padding=kernel // 2, groups=h.shape[-1])  # fmt: skip
                 h = h + gelu(y)
             h = h + block.linear("ff.2", gelu(block.linear("ff.0", block.layer_norm("norm_ff", h))))
-        return p.linear("out", p.layer_norm("norm_out", h)).astype(np.float32)
+        h = p.layer_norm("norm_out", h)
+        return (h if self.folded else p.linear("out", h)).astype(np.float32)
 
     def encode(self, audio16k: np.ndarray) -> np.ndarray:
         mel = log_mel(audio16k)[None]  # (1, 80, mel_frames)
@@ -346,7 +357,7 @@ class NumpyTalker:
         if not mask.any(axis=1).all():
             raise ValueError("every reference clip needs at least one valid frame")
         p = self.personalizer
-        h = p.linear("audio_in", p.layer_norm("audio_norm", audio_feats))  # (batch, ref_frames, width)
+        h = p.audio_input(audio_feats, self.pc.get("audio_input_folded", False))  # (batch, ref_frames, width)
         h = h + p["no_motion"]
         prosody_dim = int(self.pc.get("prosody_dim", 0))
         if prosody_dim:
@@ -435,7 +446,7 @@ class NumpyTalker:
         if audio_feats is None:
             audio = np.broadcast_to(p["null_audio"], (b, frames, dc["width"]))
         else:
-            audio = p.linear("audio_in", p.layer_norm("audio_norm", np.asarray(audio_feats, np.float32)))
+            audio = p.audio_input(np.asarray(audio_feats, np.float32), dc.get("audio_input_folded", False))
         audio = audio + conv1d(audio, p["audio_conv.weight"], p["audio_conv.bias"], padding=dc["audio_kernel"] // 2,
                                groups=dc["width"])  # fmt: skip
 

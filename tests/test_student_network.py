@@ -8,7 +8,12 @@ import pytest
 import torch
 
 from core.models.talker import DiffusionTalker, TalkerConfig
-from core.training.distill import kept_teacher_blocks, student_network
+from core.training.distill import (
+    kept_teacher_blocks,
+    load_distillation_teacher,
+    pruned_feed_forward,
+    student_network,
+)
 
 
 def _teacher(layers: int = 3) -> DiffusionTalker:
@@ -65,3 +70,55 @@ def test_all_layers_kept_is_the_teacher_and_other_shapes_keep_its_personalizer()
     assert torch.equal(  # the personalizer is always the teacher's
         narrow.personalizer.audio_in.weight, teacher.personalizer.audio_in.weight
     )
+
+
+def test_narrower_feed_forward_keeps_the_teachers_most_important_units():
+    teacher = _teacher(2)
+    block = teacher.denoiser.blocks[1]
+    hidden = block.ff[0].out_features  # ff_mult 2 in the tiny config
+    with torch.no_grad():  # unit 5 reaches nothing (zero out-weights): it must be the one dropped first
+        block.ff[2].weight[:, 5] = 0.0
+    student = student_network(teacher, {"ff_mult": 1})
+    kept = student.denoiser.blocks[1].ff[0].weight
+    assert kept.shape == (hidden // 2, teacher.config.denoiser.width)
+    teacher_rows = [row for row in block.ff[0].weight]
+    positions = [next(i for i, row in enumerate(teacher_rows) if torch.equal(row, k)) for k in kept]
+    assert positions == sorted(positions) and 5 not in positions  # a subset, in order, without the dead unit
+    out_columns = student.denoiser.blocks[1].ff[2].weight
+    assert torch.equal(out_columns, block.ff[2].weight[:, positions])
+    assert torch.equal(student.denoiser.blocks[1].attn.qkv.weight, block.attn.qkv.weight)
+
+
+def test_pruning_that_keeps_every_unit_is_the_teacher():
+    teacher = _teacher(2)
+    assert torch.allclose(_x0(student_network(teacher, {"ff_mult": 2, "layers": 2})), _x0(teacher))
+    wider = student_network(teacher, {"ff_mult": 3})  # wider than the teacher: fresh weights, not a prune
+    assert not torch.equal(wider.denoiser.motion_out.weight, teacher.denoiser.motion_out.weight)
+    with pytest.raises(ValueError, match="cannot prune"):
+        pruned_feed_forward(teacher.denoiser.blocks[0].state_dict(), 10_000)
+
+
+def test_distillation_reads_the_shipped_teacher_from_a_weights_folder(tmp_path):
+    from core.inference import TEACHER_FILE, save_teacher
+    from core.style_library import build_style_library
+
+    teacher = _teacher(2)
+    dim = teacher.config.personalizer.embed_dim
+    rng = torch.Generator().manual_seed(0)
+    clips = [f"c{i}" for i in range(4)]
+    styles = build_style_library(
+        {c: torch.randn(dim, generator=rng).numpy() for c in clips},
+        {c: torch.randn(dim, generator=rng).numpy() for c in clips},
+        dict(zip(clips, ["a", "b", "a", "b"], strict=True)),
+        dict(zip(clips, ["neutral", "happy", "neutral", "happy"], strict=True)),
+    )
+    save_teacher(tmp_path, teacher, styles, steps=4)
+    loaded = load_distillation_teacher(tmp_path)
+    assert torch.allclose(_x0(loaded), _x0(teacher))
+    with pytest.raises(FileNotFoundError, match="train teacher"):
+        load_distillation_teacher(tmp_path / "nothing")
+    data = bytearray((tmp_path / TEACHER_FILE).read_bytes())
+    data[-1] ^= 0xFF  # one flipped byte: the manifest's checksum refuses it
+    (tmp_path / TEACHER_FILE).write_bytes(bytes(data))
+    with pytest.raises(Exception, match="sha256|checksum"):
+        load_distillation_teacher(tmp_path)

@@ -24,6 +24,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from core.models.feature_fold import FoldedFeatureProjection
+
 
 @dataclass
 class DenoiserConfig:
@@ -38,6 +40,15 @@ class DenoiserConfig:
     attention_window: int = 48  # frames each side a frame can see per layer (1.6 s at 30 fps)
     audio_kernel: int = 5  # local audio context of the depthwise conv, in frames
     dropout: float = 0.1
+    # audio_dim features enter through one FoldedFeatureProjection instead of LayerNorm + Linear (the shipped student)
+    audio_input_folded: bool = False
+
+
+def audio_input(audio_dim: int, width: int, folded: bool) -> tuple[nn.Module, nn.Module]:
+    """The (norm, projection) pair audio features enter through: LayerNorm + Linear, or the folded equivalent."""
+    if folded:
+        return nn.Identity(), FoldedFeatureProjection(audio_dim, width)
+    return nn.LayerNorm(audio_dim), nn.Linear(audio_dim, width)
 
 
 def timestep_features(t: torch.Tensor, dim: int) -> torch.Tensor:
@@ -94,8 +105,7 @@ class MotionDenoiser(nn.Module):
         w, c = config.width, config.motion_dim
         self.motion_in = nn.Linear(3 * c, w)  # [x_t, prefix values, prefix mask (repeated per channel)]
         self.time_mlp = nn.Sequential(nn.Linear(w, w), nn.SiLU(), nn.Linear(w, w))
-        self.audio_norm = nn.LayerNorm(config.audio_dim)
-        self.audio_in = nn.Linear(config.audio_dim, w)
+        self.audio_norm, self.audio_in = audio_input(config.audio_dim, w, config.audio_input_folded)
         self.audio_conv = nn.Conv1d(w, w, config.audio_kernel, padding=config.audio_kernel // 2, groups=w)
         self.null_audio = nn.Parameter(torch.zeros(w))
         self.style_in = nn.Linear(config.style_dim, w)

@@ -17,6 +17,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from core.models.denoiser import audio_input
+
 
 @dataclass
 class PersonalizerConfig:
@@ -36,6 +38,8 @@ class PersonalizerConfig:
     # Pool each encoder's frames to [attentive mean, attentive std] instead of the mean alone: how much pitch and
     # loudness vary over a clip is much of what tells emotions (and voices) apart.
     statistics_pooling: bool = False
+    # audio_dim features enter through one FoldedFeatureProjection instead of LayerNorm + Linear (the shipped student)
+    audio_input_folded: bool = False
 
 
 @dataclass
@@ -123,8 +127,8 @@ class PersonalizationEncoder(nn.Module):
         super().__init__()
         self.config = config
         w = config.width
-        self.audio_norm = nn.LayerNorm(config.audio_dim)  # encoders differ in feature scale (Whisper, student)
-        self.audio_in = nn.Linear(config.audio_dim, w)
+        # encoders differ in feature scale (Whisper, student): LayerNorm + Linear (or their fold, feature_fold.py)
+        self.audio_norm, self.audio_in = audio_input(config.audio_dim, w, config.audio_input_folded)
         self.motion_in = nn.Linear(config.motion_dim, w)
         self.no_motion = nn.Parameter(torch.zeros(w))  # stands in for motion when a clip has none
         self.prosody_in = nn.Linear(config.prosody_dim, w) if config.prosody_dim else None

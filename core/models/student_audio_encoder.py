@@ -48,6 +48,9 @@ class StudentEncoderConfig:
     ff_mult: int = 2
     dropout: float = 0.0
     conv_module_kernel: int = 0  # odd; 0 = no conv module (the encoder shipped before it existed)
+    # Shipped form: no output layer, features are the width-sized state (core/models/feature_fold.py folds the
+    # output layer into the denoiser's and personalizer's audio input)
+    output_folded: bool = False
 
     def __post_init__(self) -> None:
         if self.conv_layers < 1:
@@ -164,11 +167,11 @@ class StudentAudioEncoder(nn.Module):
         self.convs = nn.ModuleList(convs)
         self.blocks = nn.ModuleList(EncoderBlock(config) for _ in range(config.attention_layers))
         self.norm_out = nn.LayerNorm(config.width)
-        self.out = nn.Linear(config.width, config.out_dim)
+        self.out = None if config.output_folded else nn.Linear(config.width, config.out_dim)
 
     @property
     def feature_dim(self) -> int:
-        return self.config.out_dim
+        return self.config.width if self.config.output_folded else self.config.out_dim
 
     @property
     def cache_id(self) -> str:
@@ -180,18 +183,19 @@ class StudentAudioEncoder(nn.Module):
         return f"student-encoder-mel{LOG_MEL_VERSION}-{digest.hexdigest()[:16]}"
 
     def forward(self, mel: torch.Tensor) -> torch.Tensor:
-        """(batch, mel_bins, mel_frames) normalised log-mel -> (batch, ceil(mel_frames / 2), out_dim) features."""
+        """(batch, mel_bins, mel_frames) normalised log-mel -> (batch, ceil(mel_frames / 2), feature_dim) features."""
         h = mel
         for conv in self.convs:
             h = F.gelu(conv(h))  # (batch, width, frames); the last conv halves the frames
         h = h.transpose(1, 2)  # (batch, frames, width)
         for block in self.blocks:
             h = block(h)
-        return self.out(self.norm_out(h))  # (batch, frames, out_dim)
+        h = self.norm_out(h)
+        return h if self.out is None else self.out(h)  # (batch, frames, feature_dim)
 
     @torch.no_grad()
     def encode(self, audio16k: np.ndarray) -> torch.Tensor:
-        """(frames_for_samples(samples, 50), out_dim) float32 features on the CPU for 16 kHz mono audio."""
+        """(frames_for_samples(samples, 50), feature_dim) float32 features on the CPU for 16 kHz mono audio."""
         device = next(self.parameters()).device
         mel = torch.from_numpy(log_mel(audio16k)).to(device)[None]  # (1, 80, mel_frames)
         if mel.shape[-1] == 0:

@@ -243,22 +243,40 @@ def student_network(teacher: DiffusionTalker, denoiser_overrides: dict) -> Diffu
     """The student's talker: the teacher's personalizer (copied) and a denoiser of the teacher's config with
     `denoiser_overrides`, or an exact copy of the teacher when there are no overrides.
 
-    A student that only drops layers ({"layers": n}, a dropout change allowed) starts as the teacher with n of its blocks
-    (kept_teacher_blocks): it begins near the teacher's function, where fresh weights would begin from nothing.
-    Any other change of shape (width, heads, ...) starts from fresh weights."""
+    A student that only drops layers ({"layers": n}) and/or narrows the feed-forward layers ({"ff_mult": m} with m at
+    most the teacher's; a dropout change allowed) starts as the teacher with n of its blocks (kept_teacher_blocks),
+    each keeping its m * width most important hidden units (pruned_feed_forward): it begins near the teacher's
+    function, where fresh weights would begin from nothing. Any other change of shape (width, heads, ...) starts from
+    fresh weights."""
     if not denoiser_overrides:
         return copy.deepcopy(teacher)
     student = DiffusionTalker(student_talker_config(teacher.config, denoiser_overrides))
     student.personalizer.load_state_dict(teacher.personalizer.state_dict())
     student.set_motion_stats(teacher.motion_mean, teacher.motion_std)
-    if set(denoiser_overrides) <= {"layers", "dropout"}:
+    narrower = student.config.denoiser.ff_mult <= teacher.config.denoiser.ff_mult
+    if set(denoiser_overrides) <= {"layers", "dropout", "ff_mult"} and narrower:
         kept = kept_teacher_blocks(teacher.config.denoiser.layers, student.config.denoiser.layers)
+        hidden = student.config.denoiser.ff_mult * student.config.denoiser.width
         state = {k: v for k, v in teacher.denoiser.state_dict().items() if not k.startswith("blocks.")}
         for new_index, old_index in enumerate(kept):
-            block = teacher.denoiser.blocks[old_index].state_dict()
+            block = pruned_feed_forward(teacher.denoiser.blocks[old_index].state_dict(), hidden)
             state.update({f"blocks.{new_index}.{k}": v for k, v in block.items()})
         student.denoiser.load_state_dict(state)
     return student
+
+
+def pruned_feed_forward(block: dict[str, torch.Tensor], hidden: int) -> dict[str, torch.Tensor]:
+    """A block's state dict with its feed-forward layer cut to `hidden` units: those whose in and out weights have
+    the largest norm product (a unit's reach into the residual stream), in their original order."""
+    w_in, w_out = block["ff.0.weight"], block["ff.2.weight"]  # (units, width), (width, units)
+    if hidden > w_in.shape[0]:
+        raise ValueError(f"cannot prune {w_in.shape[0]} feed-forward units to {hidden}")
+    importance = w_in.norm(dim=1) * w_out.norm(dim=0)  # (units,)
+    keep = importance.topk(hidden).indices.sort().values
+    pruned = dict(block)
+    pruned["ff.0.weight"], pruned["ff.0.bias"] = w_in[keep].clone(), block["ff.0.bias"][keep].clone()
+    pruned["ff.2.weight"] = w_out[:, keep].clone()
+    return pruned
 
 
 def compress_student(
@@ -496,10 +514,30 @@ def _paired(clips: list[TrainingClip], extra: dict[str, np.ndarray]) -> list[Tra
     ]  # fmt: skip
 
 
+def load_distillation_teacher(path: Path) -> DiffusionTalker:
+    """The teacher to distil: a training run (RUN_DIR/model.safetensors, `python -m core train teacher`) or a weights
+    folder with the shipped teacher.safetensors (checked against its manifest), so distilling needs no retraining."""
+    from core.inference import TEACHER_FILE, _check_metadata, _load_state, _split_prefix
+    from core.training.train_teacher import load_trained_talker
+    from core.weights_io import load_listed_weights, read_manifest
+
+    if (path / "model.safetensors").is_file():
+        return load_trained_talker(path)
+    if (path / TEACHER_FILE).is_file():
+        tensors, metadata, _ = load_listed_weights(path, TEACHER_FILE, read_manifest(path))
+        _check_metadata(metadata, "teacher", path / TEACHER_FILE)
+        teacher = DiffusionTalker(TalkerConfig.from_dict(metadata["talker_config"]))
+        _load_state(teacher, _split_prefix(tensors, "talker."), path / TEACHER_FILE, "DiffusionTalker")
+        return teacher.eval()
+    raise FileNotFoundError(
+        f"no teacher in '{path}': expected a training run (model.safetensors, from `python -m core train teacher`) "
+        f"or a weights folder with {TEACHER_FILE} (`python -m core export-teacher`)"
+    )
+
+
 def distill(config: DistillConfig, progress: bool = True) -> dict:
     """Run (or resume) phases A and B; returns the trained pieces and a summary."""
     from core.audio import load_audio
-    from core.training.train_teacher import load_trained_talker
 
     torch.manual_seed(config.seed)
     torch.set_num_threads(config.threads)
@@ -514,7 +552,7 @@ def distill(config: DistillConfig, progress: bool = True) -> dict:
         log_file.flush()
 
     data = Path(config.data)
-    teacher = load_trained_talker(Path(config.teacher))
+    teacher = load_distillation_teacher(Path(config.teacher))
     teacher.requires_grad_(False)
     train = load_training_set(
         data, "train", config.teacher_encoder, Path(config.cache_dir), config.feature_jobs, config.limit_clips, progress
