@@ -24,7 +24,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from core.models.feature_fold import FoldedFeatureProjection
+from core.models.feature_fold import audio_input
 
 
 @dataclass
@@ -42,13 +42,6 @@ class DenoiserConfig:
     dropout: float = 0.1
     # audio_dim features enter through one FoldedFeatureProjection instead of LayerNorm + Linear (the shipped student)
     audio_input_folded: bool = False
-
-
-def audio_input(audio_dim: int, width: int, folded: bool) -> tuple[nn.Module, nn.Module]:
-    """The (norm, projection) pair audio features enter through: LayerNorm + Linear, or the folded equivalent."""
-    if folded:
-        return nn.Identity(), FoldedFeatureProjection(audio_dim, width)
-    return nn.LayerNorm(audio_dim), nn.Linear(audio_dim, width)
 
 
 def timestep_features(t: torch.Tensor, dim: int) -> torch.Tensor:

@@ -46,6 +46,14 @@ class FoldedFeatureProjection(nn.Module):
         return (h @ self.weight.T + self.shift) * scale + self.bias
 
 
+def audio_input(audio_dim: int, width: int, folded: bool) -> tuple[nn.Module, nn.Module]:
+    """The (norm, projection) pair through which a network reads audio features: LayerNorm + Linear, or their fold
+    (the shipped student's denoiser and personalizer)."""
+    if folded:
+        return nn.Identity(), FoldedFeatureProjection(audio_dim, width)
+    return nn.LayerNorm(audio_dim), nn.Linear(audio_dim, width)
+
+
 @torch.no_grad()
 def fold_projection(first: nn.Linear, norm: nn.LayerNorm, second: nn.Linear) -> FoldedFeatureProjection:
     """The exact fold of `second(norm(first(h)))`, computed in float64."""

@@ -17,7 +17,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from core.models.denoiser import audio_input
+from core.models.feature_fold import audio_input
 
 
 @dataclass
