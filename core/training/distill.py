@@ -6,7 +6,8 @@ Phase A, L_ae: the small StudentAudioEncoder (log-mel -> conv -> local attention
 Phase A2, L_kd (with `compress_steps`): the student network, fed the student encoder's features, learns the teacher's
   x0 prediction (fed Whisper's) at every noise level, with and without prefix and style; the gradient also tunes the
   encoder end to end (plus L_ae), so its features keep what the denoiser actually uses. The student network is a
-  copy of the teacher's, or a smaller one (`student_denoiser`), which must learn the teacher here from scratch.
+  copy of the teacher's, or a smaller one (`student_denoiser`): fewer blocks and narrower feed-forward layers start
+  from the teacher's own (student_network), any other shape from fresh weights.
 Phase B, progressive distillation (Salimans & Ho 2022): a student initialised from its teacher learns to do in ONE
   DDIM step what the teacher does in `teacher_steps / student_steps` steps (L_dis, an x0 target solved so one student
   step lands where the teacher's steps land, SNR-weighted), 16 -> 8 -> 4 -> 2: each round's student becomes the next
@@ -15,6 +16,9 @@ Phase B, progressive distillation (Salimans & Ho 2022): a student initialised fr
   upper-face motion it generates (same speaker x emotion attract), so the style survives the step reduction.
 Ablations (same code, other settings; configs/ablation_*.json): `rounds=[2]` (direct 16 -> 2), `pc_weight=0`,
 `student_encoder=false` (the student keeps the big encoder: no L_ae), `student_denoiser` (a 128-wide network).
+
+The teacher is a training run or the shipped teacher in a weights folder (load_distillation_teacher). What ships is
+the last round's student with its audio path folded (core/models/feature_fold.py, at export).
 
 Resumable: each finished phase / round writes `RUN_DIR/<phase>.safetensors` and is skipped on a rerun.
 """
