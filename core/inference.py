@@ -476,6 +476,20 @@ def load_engine(
     )
 
 
+def load_shipped_talker(weights_dir: Path | str, model: str = "teacher") -> DiffusionTalker:
+    """The DiffusionTalker (torch, CPU, eval) of a weights folder's model file, checked against its manifest: what
+    distillation reads as its teacher. No audio encoder and no styles (see load_engine for a whole engine)."""
+    from core.models.talker import DiffusionTalker, TalkerConfig
+
+    weights_dir = Path(weights_dir)
+    model_file = MODEL_FILES[model][0]
+    tensors, metadata, _ = load_listed_weights(weights_dir, model_file, read_manifest(weights_dir))
+    _check_metadata(metadata, model, weights_dir / model_file)
+    talker = DiffusionTalker(TalkerConfig.from_dict(metadata["talker_config"]))
+    _load_state(talker, _split_prefix(tensors, "talker."), weights_dir / model_file, "DiffusionTalker")
+    return talker.eval()
+
+
 def _student_encoder(tensors: Mapping[str, np.ndarray], metadata: Mapping, path: Path) -> StudentAudioEncoder:
     from core.models.student_audio_encoder import StudentAudioEncoder, StudentEncoderConfig
 

@@ -521,18 +521,13 @@ def _paired(clips: list[TrainingClip], extra: dict[str, np.ndarray]) -> list[Tra
 def load_distillation_teacher(path: Path) -> DiffusionTalker:
     """The teacher to distil: a training run (RUN_DIR/model.safetensors, `python -m core train teacher`) or a weights
     folder with the shipped teacher.safetensors (checked against its manifest), so distilling needs no retraining."""
-    from core.inference import TEACHER_FILE, _check_metadata, _load_state, _split_prefix
+    from core.inference import TEACHER_FILE, load_shipped_talker
     from core.training.train_teacher import load_trained_talker
-    from core.weights_io import load_listed_weights, read_manifest
 
     if (path / "model.safetensors").is_file():
         return load_trained_talker(path)
     if (path / TEACHER_FILE).is_file():
-        tensors, metadata, _ = load_listed_weights(path, TEACHER_FILE, read_manifest(path))
-        _check_metadata(metadata, "teacher", path / TEACHER_FILE)
-        teacher = DiffusionTalker(TalkerConfig.from_dict(metadata["talker_config"]))
-        _load_state(teacher, _split_prefix(tensors, "talker."), path / TEACHER_FILE, "DiffusionTalker")
-        return teacher.eval()
+        return load_shipped_talker(path, "teacher")
     raise FileNotFoundError(
         f"no teacher in '{path}': expected a training run (model.safetensors, from `python -m core train teacher`) "
         f"or a weights folder with {TEACHER_FILE} (`python -m core export-teacher`)"
