@@ -454,11 +454,8 @@ def load_engine(
         if device not in ("auto", "cpu"):
             notes.append(f"the numpy backend runs on the CPU, not {device!r}")
     else:
-        from core.models.talker import DiffusionTalker, TalkerConfig
-
         torch_device, notes = choose_device(device)
-        talker = DiffusionTalker(TalkerConfig.from_dict(metadata["talker_config"]))
-        _load_state(talker, talker_tensors, model_path, "DiffusionTalker")
+        talker = _torch_talker(tensors, metadata, model_path)
         encoder = _student_encoder(tensors, metadata, model_path) if model == "student" else _teacher_encoder(metadata)
         engine_backend = TorchBackend(talker, encoder, torch_device)
     for note in notes:
@@ -479,14 +476,18 @@ def load_engine(
 def load_shipped_talker(weights_dir: Path | str, model: str = "teacher") -> DiffusionTalker:
     """The DiffusionTalker (torch, CPU, eval) of a weights folder's model file, checked against its manifest: what
     distillation reads as its teacher. No audio encoder and no styles (see load_engine for a whole engine)."""
-    from core.models.talker import DiffusionTalker, TalkerConfig
-
     weights_dir = Path(weights_dir)
     model_file = MODEL_FILES[model][0]
     tensors, metadata, _ = load_listed_weights(weights_dir, model_file, read_manifest(weights_dir))
     _check_metadata(metadata, model, weights_dir / model_file)
+    return _torch_talker(tensors, metadata, weights_dir / model_file)
+
+
+def _torch_talker(tensors: Mapping[str, np.ndarray], metadata: Mapping, path: Path) -> DiffusionTalker:
+    from core.models.talker import DiffusionTalker, TalkerConfig
+
     talker = DiffusionTalker(TalkerConfig.from_dict(metadata["talker_config"]))
-    _load_state(talker, _split_prefix(tensors, "talker."), weights_dir / model_file, "DiffusionTalker")
+    _load_state(talker, _split_prefix(tensors, "talker."), path, "DiffusionTalker")
     return talker.eval()
 
 
