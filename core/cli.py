@@ -227,7 +227,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     g = data.add_parser("generate", help="synthesise the speech-to-face corpus")
     g.add_argument("--out", required=True, help="output directory")
-    g.add_argument("--preset", choices=["small", "full"], default="small")
+    g.add_argument(
+        "--preset", choices=["small", "full", "encoder-voices"], default="small",
+        help="small: a test corpus; full: the training corpus; encoder-voices: extra speakers (audio) for distillation",
+    )  # fmt: skip
     g.add_argument("--seed", type=int, default=0)
     g.add_argument("--jobs", type=int, default=2, help="parallel worker processes")
     g.set_defaults(func=_data_generate)

@@ -181,6 +181,36 @@ def test_progressive_distillation_halves_steps_each_round(trained_teacher, corpu
     assert feats.shape == (50, 384)
 
 
+def test_phase_a_also_learns_from_audio_only_corpora(trained_teacher, corpus, tmp_path):
+    import shutil
+
+    from core.training.distill import DistillConfig, distill
+
+    # An extra corpus: the small corpus's held-out voice, as training audio for the encoder only.
+    splits = json.loads((corpus / "splits.json").read_text())
+    extra = tmp_path / "extra"
+    voice = splits["heldout_voices_names"][0]
+    shutil.copytree(corpus / "clips" / voice, extra / "clips" / voice)
+    (extra / "splits.json").write_text(json.dumps({"train": splits["heldout_voices"], "heldout_sentences": []}))
+    values = {
+        "data": str(corpus), "teacher": str(trained_teacher[0]), "teacher_steps": 4, "rounds": [],
+        "encoder_steps": 6, "encoder_batch": 4,
+        "encoder_config": {"width": 24, "attention_layers": 1, "heads": 2, "out_dim": 384},
+        "teacher_encoder": TINY_ENCODER, "cache_dir": str(corpus / "cache"), "feature_jobs": 1, "log_every": 2,
+    }  # fmt: skip
+    alone = distill(DistillConfig.from_dict({**values, "run_dir": str(tmp_path / "alone")}), progress=False)
+    more = distill(
+        DistillConfig.from_dict({**values, "run_dir": str(tmp_path / "more"), "encoder_data": [str(extra)]}),
+        progress=False,
+    )
+    assert 0 < more["encoder_only_clips"] <= len(splits["heldout_voices"]) and str(extra) in more["encoder_data"]
+    assert "encoder_only_clips" not in alone
+    a, b = alone["encoder"].state_dict(), more["encoder"].state_dict()
+    assert any(not torch.equal(a[k], b[k]) for k in a)  # the extra audio changed what phase A learned
+    with pytest.raises(FileNotFoundError, match="--preset encoder-voices"):
+        distill(DistillConfig.from_dict({**values, "run_dir": str(tmp_path / "x"), "encoder_data": [str(tmp_path)]}))
+
+
 def test_smaller_student_network_learns_the_teacher_then_halves_steps(trained_teacher, corpus, tmp_path):
     from core.training.distill import DistillConfig, distill
 

@@ -37,6 +37,10 @@ class CorpusPreset:
     clips_per_voice: int
     heldout_sentence_fraction: float
     fps: float = DEFAULT_FPS
+    # "corpus": speech_synthesis.VOICES; "encoder": speech_synthesis.ENCODER_VOICES (audio for the student encoder)
+    voice_set: str = "corpus"
+    # Take the sentences (and their train / held-out split) of this preset, so no held-out sentence is spoken here
+    sentences_of: str | None = None
 
 
 PRESETS: dict[str, CorpusPreset] = {
@@ -49,6 +53,12 @@ PRESETS: dict[str, CorpusPreset] = {
     "full": CorpusPreset(
         "full", voices=(), heldout_voices=2, emotions=EMOTIONS, clips_per_voice=420,
         heldout_sentence_fraction=0.06,
+    ),
+    # More speakers for the student audio encoder (distillation phase A reads their audio, never their faces):
+    # the full corpus's training sentences only, every clip in the train split.
+    "encoder-voices": CorpusPreset(
+        "encoder-voices", voices=(), heldout_voices=0, emotions=EMOTIONS, clips_per_voice=200,
+        heldout_sentence_fraction=0.0, voice_set="encoder", sentences_of="full",
     ),
 }  # fmt: skip
 
@@ -88,8 +98,13 @@ class CorpusSummary:
         return "\n".join(lines)
 
 
-def plan_corpus(preset: CorpusPreset, seed: int, available_voices: list[str]) -> list[ClipTask]:
-    """Decide every clip (voice, emotion, sentence, split) up front, deterministically for the seed."""
+def plan_corpus(
+    preset: CorpusPreset, seed: int, available_voices: list[str], corpus_voices: list[str] | None = None
+) -> list[ClipTask]:
+    """Decide every clip (voice, emotion, sentence, split) up front, deterministically for the seed.
+
+    corpus_voices: the face corpus's voices, for a preset that takes its sentences from another (`sentences_of`):
+    that preset's sentence list depends on how many voices it has."""
     from core.data.text_corpus import build_sentences, split_sentences
 
     voices = list(preset.voices) if preset.voices else list(available_voices)
@@ -101,14 +116,20 @@ def plan_corpus(preset: CorpusPreset, seed: int, available_voices: list[str]) ->
     heldout_voices = set(voices[len(voices) - preset.heldout_voices :])
 
     rng = np.random.default_rng(seed)
-    total = preset.clips_per_voice * len(voices)
-    sentences = build_sentences(total, seed=seed)
-    train_sents, heldout_sents = split_sentences(sentences, preset.heldout_sentence_fraction, seed=seed)
+    if preset.sentences_of:
+        reference = PRESETS[preset.sentences_of]
+        sentences = build_sentences(reference.clips_per_voice * len(corpus_voices or voices), seed=seed)
+        train_sents, heldout_sents = split_sentences(sentences, reference.heldout_sentence_fraction, seed=seed)
+        sentences = train_sents
+    else:
+        sentences = build_sentences(preset.clips_per_voice * len(voices), seed=seed)
+        train_sents, heldout_sents = split_sentences(sentences, preset.heldout_sentence_fraction, seed=seed)
     train_order = [train_sents[i] for i in rng.permutation(len(train_sents))]
     heldout_order = [heldout_sents[i] for i in rng.permutation(len(heldout_sents))]
 
     tasks: list[ClipTask] = []
-    n_heldout_per_voice = max(1, round(preset.clips_per_voice * preset.heldout_sentence_fraction))
+    fraction = preset.heldout_sentence_fraction
+    n_heldout_per_voice = max(1, round(preset.clips_per_voice * fraction)) if fraction > 0 else 0
     ti = hi = 0
     for vi, voice in enumerate(voices):
         for k in range(preset.clips_per_voice):
@@ -182,7 +203,7 @@ def corpus_content_hash(out_dir: Path) -> str:
 def generate_corpus(
     out_dir: Path, preset: str = "small", seed: int = 0, jobs: int = 2, progress: bool = True
 ) -> CorpusSummary:
-    from core.data.speech_synthesis import list_voices
+    from core.data.speech_synthesis import list_encoder_voices, list_voices
 
     if preset not in PRESETS:
         raise ValueError(f"unknown preset '{preset}'; choose one of {sorted(PRESETS)}")
@@ -190,7 +211,9 @@ def generate_corpus(
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
-    tasks = plan_corpus(config, seed, list_voices())
+    corpus_voices = list_voices()
+    available = corpus_voices if config.voice_set == "corpus" else list_encoder_voices()
+    tasks = plan_corpus(config, seed, available, corpus_voices)
 
     results: dict[str, tuple[float, list[str]]] = {}
     failures: dict[str, str] = {}

@@ -30,7 +30,7 @@ import json
 import math
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -78,6 +78,9 @@ class DistillConfig:
     encoder_lr: float = 1e-3
     encoder_batch: int = 16
     encoder_crop_frames: int = 90  # motion frames (a multiple of 3: 30 fps <-> 100 mel frames/s)
+    # More corpora whose train-split audio phase A also learns from (their faces are never read): more speakers
+    # make the small encoder generalise to voices it has not heard (`data generate --preset encoder-voices`)
+    encoder_data: list[str] = field(default_factory=list)
     # L_ae target: "raw" matches all Whisper features; "teacher_input" also matches them as the teacher's networks
     # first read them (each network's LayerNorm + input projection), which weights what the teacher actually uses.
     encoder_target: str = "raw"
@@ -212,6 +215,25 @@ def _usable_for_encoder(config: DistillConfig, clips: list[TrainingClip]) -> lis
     if not usable:
         raise ValueError(f"no 30 fps clip has {n} frames; lower encoder_crop_frames")
     return usable
+
+
+def _encoder_only_clips(config: DistillConfig, progress: bool) -> list[tuple[TrainingClip, Path]]:
+    """The train clips of config.encoder_data with their wav paths; ids are prefixed with their corpus so they
+    cannot collide with the face corpus's. Only 30 fps clips long enough for a crop are kept."""
+    clips = []
+    for corpus in map(Path, config.encoder_data):
+        if not (corpus / "splits.json").is_file():
+            raise FileNotFoundError(
+                f"encoder_data corpus {corpus} not found: make it with "
+                f"`python -m core data generate --preset encoder-voices --out {corpus}` (or drop it from the config)"
+            )
+        loaded = load_training_set(
+            corpus, "train", config.teacher_encoder, Path(config.cache_dir), config.feature_jobs, None, progress
+        )
+        for clip in _usable_for_encoder(config, loaded):
+            source = corpus / f"{clip.clip_id}.wav"
+            clips.append((replace(clip, clip_id=f"{corpus}/{clip.clip_id}"), source))
+    return clips
 
 
 def _feature_sample(usable: list[TrainingClip]) -> torch.Tensor:
@@ -566,6 +588,10 @@ def distill(config: DistillConfig, progress: bool = True) -> dict:
     }
     (run_dir / "config.json").write_text(json.dumps(record, indent=1))
 
+    encoder_only = _encoder_only_clips(config, progress) if config.student_encoder else []
+    if encoder_only:
+        record["encoder_data"] = {d: corpus_hash(Path(d)) for d in config.encoder_data}
+        record["encoder_only_clips"] = len(encoder_only)
     encoder = None
     extra: dict[str, np.ndarray] = {}
     first_student = None  # what round 1 starts from: the phase A2 student, else a copy of the teacher
@@ -583,8 +609,13 @@ def distill(config: DistillConfig, progress: bool = True) -> dict:
             encoder.load_state_dict(load_file(str(encoder_path)))
             encoder.eval()
         else:
-            encoder = train_student_encoder(config, train, mels, log, progress, teacher)
+            for clip, source in encoder_only:
+                mels[clip.clip_id] = log_mel(load_audio(source))
+            encoder = train_student_encoder(config, train + [c for c, _ in encoder_only], mels, log, progress, teacher)
             save_file(encoder.state_dict(), str(encoder_path))
+            for clip, _ in encoder_only:
+                del mels[clip.clip_id]
+        del encoder_only
     if config.compress_steps:
         network_path = run_dir / "student_16step.safetensors"
         tuned_encoder_path = run_dir / "student_encoder_16step.safetensors"
