@@ -151,8 +151,9 @@ def model_megabytes(weights_dir: Path) -> tuple[float, float]:
     )
 
 
-def lve_ratio(weights_dir: Path, corpus: Path, clips: int) -> tuple[float, float]:
-    """(student LVE, teacher LVE) on the same held-out clips, each with its own features and steps."""
+def lve_ratio(weights_dir: Path, corpus: Path, clips: int | None) -> tuple[float, float]:
+    """(student LVE, teacher LVE) on the same held-out clips (None: all of them), each with its own features and
+    steps. All of them by default: on 40 or 60 clips the ratio moved by +-0.07 with the choice of clips."""
     from core.evaluation import evaluate
     from core.training.corpus_features import load_training_set
     from core.training.export import shipped_talker
@@ -167,7 +168,7 @@ def lve_ratio(weights_dir: Path, corpus: Path, clips: int) -> tuple[float, float
     return results[0], results[1]
 
 
-def benchmark(weights_dir: Path, corpus: Path, threads: int = 2, lve_clips: int = 40) -> dict:
+def benchmark(weights_dir: Path, corpus: Path, threads: int = 2, lve_clips: int | None = None) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         minute = join_clips(corpus, "heldout_voices", 60.0, Path(tmp) / "minute.wav")
         ten_minutes = join_clips(corpus, "heldout_voices", 600.0, Path(tmp) / "ten_minutes.wav")
@@ -196,6 +197,7 @@ def benchmark(weights_dir: Path, corpus: Path, threads: int = 2, lve_clips: int 
         "teacher_lve": teacher_lve,
         "student_lve": student_lve,
         "lve_ratio": student_lve / teacher_lve,
+        "lve_clips": lve_clips or "all held-out",
         "teacher_peak_mb": teacher["peak_mb"],
         "student_peak_mb": student["peak_mb"],
         "long_audio_seconds": long["audio_seconds"],

@@ -320,7 +320,7 @@ def build_parser() -> argparse.ArgumentParser:
     be.add_argument("--weights", default="weights")
     be.add_argument("--data", default="data/corpus", help="corpus for the clips and the LVE ratio")
     be.add_argument("--threads", type=int, default=2)
-    be.add_argument("--lve-clips", type=int, default=40)
+    be.add_argument("--lve-clips", type=int, default=None, help="held-out clips for the LVE ratio (default: all)")
     be.add_argument("--json", help="write the result here")
     be.add_argument("--case", choices=["teacher", "student", "student-numpy", "long"], help=argparse.SUPPRESS)
     be.add_argument("--audio", help=argparse.SUPPRESS)
