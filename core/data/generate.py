@@ -203,7 +203,7 @@ def corpus_content_hash(out_dir: Path) -> str:
 def generate_corpus(
     out_dir: Path, preset: str = "small", seed: int = 0, jobs: int = 2, progress: bool = True
 ) -> CorpusSummary:
-    from core.data.speech_synthesis import list_encoder_voices, list_voices
+    from core.data.speech_synthesis import ENCODER_VOICES, list_voices
 
     if preset not in PRESETS:
         raise ValueError(f"unknown preset '{preset}'; choose one of {sorted(PRESETS)}")
@@ -212,7 +212,7 @@ def generate_corpus(
     out_dir.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     corpus_voices = list_voices()
-    available = corpus_voices if config.voice_set == "corpus" else list_encoder_voices()
+    available = corpus_voices if config.voice_set == "corpus" else list_voices(ENCODER_VOICES)
     tasks = plan_corpus(config, seed, available, corpus_voices)
 
     results: dict[str, tuple[float, list[str]]] = {}

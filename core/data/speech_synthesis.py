@@ -194,14 +194,9 @@ def voice_problems(voices: dict[str, VoiceSpec] | None = None) -> dict[str, str 
     return {name: _engine_problem(spec) for name, spec in (VOICES if voices is None else voices).items()}
 
 
-def list_voices() -> list[str]:
-    """The voices usable on this machine, in VOICES order."""
-    return [name for name, problem in voice_problems().items() if problem is None]
-
-
-def list_encoder_voices() -> list[str]:
-    """The ENCODER_VOICES usable on this machine."""
-    return [name for name, problem in voice_problems(ENCODER_VOICES).items() if problem is None]
+def list_voices(voices: dict[str, VoiceSpec] | None = None) -> list[str]:
+    """The voices usable on this machine, in VOICES order (or in that of `voices`, e.g. ENCODER_VOICES)."""
+    return [name for name, problem in voice_problems(voices).items() if problem is None]
 
 
 def _run_engine(spec: VoiceSpec, text: str, prosody: EngineProsody, seed: int) -> EngineSpeech:

@@ -217,16 +217,22 @@ def _usable_for_encoder(config: DistillConfig, clips: list[TrainingClip]) -> lis
     return usable
 
 
-def _encoder_only_clips(config: DistillConfig, progress: bool) -> list[tuple[TrainingClip, Path]]:
-    """The train clips of config.encoder_data with their wav paths; ids are prefixed with their corpus so they
-    cannot collide with the face corpus's. Only 30 fps clips long enough for a crop are kept."""
-    clips = []
+def _encoder_data_hashes(config: DistillConfig) -> dict[str, str]:
+    """Content hash of each config.encoder_data corpus, for the run record; a clear error when one is missing."""
     for corpus in map(Path, config.encoder_data):
         if not (corpus / "splits.json").is_file():
             raise FileNotFoundError(
                 f"encoder_data corpus {corpus} not found: make it with "
                 f"`python -m core data generate --preset encoder-voices --out {corpus}` (or drop it from the config)"
             )
+    return {d: corpus_hash(Path(d)) for d in config.encoder_data}
+
+
+def _encoder_only_clips(config: DistillConfig, progress: bool) -> list[tuple[TrainingClip, Path]]:
+    """The train clips of config.encoder_data with their wav paths; ids are prefixed with their corpus so they
+    cannot collide with the face corpus's. Only 30 fps clips long enough for a crop are kept."""
+    clips = []
+    for corpus in map(Path, config.encoder_data):
         loaded = load_training_set(
             corpus, "train", config.teacher_encoder, Path(config.cache_dir), config.feature_jobs, None, progress
         )
@@ -586,12 +592,10 @@ def distill(config: DistillConfig, progress: bool = True) -> dict:
         "teacher": str(config.teacher),
         "train_clips": len(train),
     }
+    if config.student_encoder and config.encoder_data:
+        record["encoder_data"] = _encoder_data_hashes(config)
     (run_dir / "config.json").write_text(json.dumps(record, indent=1))
 
-    encoder_only = _encoder_only_clips(config, progress) if config.student_encoder else []
-    if encoder_only:
-        record["encoder_data"] = {d: corpus_hash(Path(d)) for d in config.encoder_data}
-        record["encoder_only_clips"] = len(encoder_only)
     encoder = None
     extra: dict[str, np.ndarray] = {}
     first_student = None  # what round 1 starts from: the phase A2 student, else a copy of the teacher
@@ -609,13 +613,15 @@ def distill(config: DistillConfig, progress: bool = True) -> dict:
             encoder.load_state_dict(load_file(str(encoder_path)))
             encoder.eval()
         else:
-            for clip, source in encoder_only:
-                mels[clip.clip_id] = log_mel(load_audio(source))
-            encoder = train_student_encoder(config, train + [c for c, _ in encoder_only], mels, log, progress, teacher)
+            # The extra corpora's clips and log-mels are only needed here, so they are loaded only here
+            encoder_only = _encoder_only_clips(config, progress)
+            if encoder_only:
+                record["encoder_only_clips"] = len(encoder_only)
+            encoder_mels = {**mels, **{c.clip_id: log_mel(load_audio(source)) for c, source in encoder_only}}
+            encoder_clips = train + [c for c, _ in encoder_only]
+            encoder = train_student_encoder(config, encoder_clips, encoder_mels, log, progress, teacher)
             save_file(encoder.state_dict(), str(encoder_path))
-            for clip, _ in encoder_only:
-                del mels[clip.clip_id]
-        del encoder_only
+            del encoder_only, encoder_mels, encoder_clips
     if config.compress_steps:
         network_path = run_dir / "student_16step.safetensors"
         tuned_encoder_path = run_dir / "student_encoder_16step.safetensors"
