@@ -237,3 +237,91 @@ def test_smaller_student_network_learns_the_teacher_then_halves_steps(trained_te
     result = distill(DistillConfig.from_dict(big), progress=False)
     assert result["encoder"] is None and result["student"].config.denoiser.width == 16
     assert not (tmp_path / "big" / "student_encoder_16step.safetensors").exists()
+
+
+def _fake_real_speech(corpus, out):
+    """A real-speech folder in the layout `python -m core data real-speech` writes, from the small corpus's held-out
+    voice (a voice the teacher never trained on); one clip's speaker is unknown."""
+    import shutil
+
+    import soundfile
+
+    splits = json.loads((corpus / "splits.json").read_text())
+    entries = []
+    for index, clip_id in enumerate(splits["heldout_voices"][:6]):
+        wav = f"clips/fake/{index}.wav"
+        (out / wav).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(corpus / f"{clip_id}.wav", out / wav)
+        entries.append(
+            {"id": f"fake/{index}", "wav": wav, "source": "fake-package", "speaker": None if index == 5 else "fake:a",
+             "language": "en", "seconds": soundfile.info(str(out / wav)).duration, "transcript": None}
+        )  # fmt: skip
+    (out / "manifest.json").write_text(json.dumps({"clips": entries, "content_hash": "fakehash"}))
+    (out / "splits.json").write_text(json.dumps({"train": [e["id"] for e in entries], "real-dev": []}))
+    return entries
+
+
+def test_real_speech_joins_distillation_with_teacher_takes_as_its_motion(trained_teacher, corpus, tmp_path):
+    import soundfile
+    from safetensors.numpy import load_file
+
+    from core.training.distill import DistillConfig, distill
+
+    entries = _fake_real_speech(corpus, tmp_path / "real")
+    values = {
+        "data": str(corpus), "teacher": str(trained_teacher[0]), "teacher_steps": 4, "rounds": [2], "round_steps": 3,
+        "encoder_steps": 4, "encoder_batch": 4, "real_speech": str(tmp_path / "real"), "real_speech_groups": 1,
+        "encoder_config": {"width": 24, "attention_layers": 1, "heads": 2, "out_dim": 384},
+        "augment_views": 1, "teacher_encoder": TINY_ENCODER,
+        "batch": {"groups": 2, "per_group": 2, "crop_frames": 45, "ref_frames": 30},
+        "cache_dir": str(corpus / "cache"), "feature_jobs": 1, "log_every": 2,
+    }  # fmt: skip
+    result = distill(DistillConfig.from_dict({**values, "run_dir": str(tmp_path / "run")}), progress=False)
+    assert result["real_speech"] == {
+        "hash": "fakehash", "clips": 6, "speakers": 2, "hours": result["real_speech"]["hours"]
+    }  # fmt: skip
+    takes = load_file(str(tmp_path / "run" / "real_speech_targets.safetensors"))
+    assert len(takes) == 6
+    for entry in entries:
+        take = takes[f"real:{entry['id']}"]
+        frames = math.ceil(soundfile.info(str(tmp_path / "real" / entry["wav"])).frames * 30 / 16000 - 1e-9)
+        assert take.shape == (frames, 52) and 0.0 <= take.min() and take.max() <= 1.0 and take.std() > 0
+    assert result["student"].config.sampling_steps == 2
+    # The real speech changed what the encoder learned (same seed, same corpus, same steps)
+    alone = distill(
+        DistillConfig.from_dict({**values, "real_speech": "", "run_dir": str(tmp_path / "alone")}), progress=False
+    )
+    a, b = alone["encoder"].state_dict(), result["encoder"].state_dict()
+    assert any(not torch.equal(a[k], b[k]) for k in a)
+    with pytest.raises(FileNotFoundError, match="data real-speech"):
+        distill(DistillConfig.from_dict({**values, "real_speech": str(tmp_path), "run_dir": str(tmp_path / "x")}))
+
+
+def test_encoder_views_are_degraded_copies_and_crops_keep_the_clean_targets(corpus, tmp_path):
+    from core.audio import load_audio
+    from core.models.log_mel import log_mel
+    from core.training.distill import DistillConfig, _encoder_crops, _mel_views
+
+    clips = load_training_set(corpus, "train", EncoderSpec(**TINY_ENCODER), corpus / "cache", jobs=1, progress=False)
+    clips = clips[:4]
+    wavs = {c.clip_id: str(corpus / f"{c.clip_id}.wav") for c in clips}
+    config = DistillConfig.from_dict({"augment_views": 2, "acoustic_augment": {"clean_prob": 0.0}})
+    views = _mel_views(config, wavs, [], progress=False, what="test")
+    again = _mel_views(config, dict(reversed(list(wavs.items()))), [], progress=False, what="test")
+    for clip in clips:
+        clean = log_mel(load_audio(wavs[clip.clip_id]))
+        assert len(views[clip.clip_id]) == 3 and views[clip.clip_id][1].dtype == np.float16
+        np.testing.assert_allclose(views[clip.clip_id][0].astype(np.float32), clean, atol=2e-3)
+        for degraded in views[clip.clip_id][1:]:
+            assert degraded.shape == clean.shape and np.abs(degraded.astype(np.float32) - clean).mean() > 0.02
+        for mine, theirs in zip(views[clip.clip_id], again[clip.clip_id], strict=True):
+            np.testing.assert_array_equal(mine, theirs)  # seeded per clip: independent of the order
+    before = [c.audio.copy() for c in clips]
+    rng = np.random.default_rng(0)
+    crops, mel = _encoder_crops(rng, clips, views, 30, 16, clean_view_prob=0.0)
+    assert mel.shape == (16, 80, 100)
+    for (clip, start), crop_mel in zip(crops, mel, strict=True):  # every crop read a degraded view, not the clean one
+        clean = views[clip.clip_id][0][:, start * 10 // 3 : start * 10 // 3 + 100].astype(np.float32)
+        assert np.abs(crop_mel.numpy()[:, : clean.shape[1]] - clean).mean() > 0.02
+    for clip, audio in zip(clips, before, strict=True):
+        np.testing.assert_array_equal(clip.audio, audio)  # the Whisper targets are the clean audio's

@@ -94,3 +94,20 @@ class BatchSampler:
             batch["speaker"][row] = self.speaker_labels.get(clip.speaker, -1)
             batch["emotion"][row] = self.emotion_labels.get(clip.emotion, -1)
         return batch
+
+
+class MixedBatchSampler:
+    """One batch from several samplers side by side (the corpus and real speech, say): each part keeps its own
+    speakers, crops and references; the batch is their concatenation along the batch dimension."""
+
+    def __init__(self, samplers: list[BatchSampler]) -> None:
+        if not samplers:
+            raise ValueError("MixedBatchSampler needs at least one sampler")
+        self.samplers = samplers
+
+    def sample(self) -> dict[str, torch.Tensor]:
+        parts = [sampler.sample() for sampler in self.samplers]
+        keys = set(parts[0])
+        if any(set(part) != keys for part in parts):
+            raise ValueError("the mixed samplers give different batch keys (one has prosody, another not?)")
+        return {key: torch.cat([part[key] for part in parts]) for key in parts[0]}

@@ -114,6 +114,38 @@ def _encode_worker(args: tuple[str, EncoderSpec, str]) -> tuple[str, np.ndarray,
     return npz, cached_features(_WORKER_ENCODER, audio, cache_dir), float(_WORKER_ENCODER.frame_rate), prosody
 
 
+def encode_audio_files(
+    paths: list[str],
+    encoder: EncoderSpec,
+    cache_dir: Path,
+    jobs: int = 2,
+    description: str = "features",
+    progress: bool = True,
+) -> dict[str, tuple[np.ndarray, float, np.ndarray]]:
+    """path -> (frozen-encoder features (F, D), their frame rate, per-hop prosody (H, P)) of each clip's wav (a path
+    ending in .npz or .wav: the .wav beside it is read), in worker processes, cached on disk."""
+    work = [(path, encoder, str(cache_dir)) for path in paths]
+    bar = None
+    if progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=len(work), unit="clip", desc=description, file=sys.stderr)
+    features: dict[str, tuple[np.ndarray, float, np.ndarray]] = {}
+    pool = mp.get_context("fork").Pool(jobs) if jobs > 1 else None
+    try:
+        results = pool.imap_unordered(_encode_worker, work, chunksize=4) if pool else map(_encode_worker, work)
+        for path, feats, rate, prosody in results:
+            features[path] = (feats, rate, prosody)
+            if bar is not None:
+                bar.update(1)
+    finally:
+        if pool is not None:
+            pool.terminate()
+        if bar is not None:
+            bar.close()
+    return features
+
+
 def load_training_set(
     corpus_dir: Path,
     split: str | list[str],
@@ -138,29 +170,11 @@ def load_training_set(
         ids = ids[:limit]
     if not ids:
         raise ValueError(f"split {names} of {corpus_dir} holds no clips")
-    work = [(str(corpus_dir / f"{clip_id}.npz"), encoder, str(cache_dir)) for clip_id in ids]
-
-    bar = None
-    if progress:
-        from tqdm import tqdm
-
-        bar = tqdm(total=len(work), unit="clip", desc=f"features[{'+'.join(names)}]", file=sys.stderr)
-    features: dict[str, tuple[np.ndarray, float, np.ndarray]] = {}
-    pool = mp.get_context("fork").Pool(jobs) if jobs > 1 else None
-    try:
-        results = pool.imap_unordered(_encode_worker, work, chunksize=4) if pool else map(_encode_worker, work)
-        for npz, feats, rate, prosody in results:
-            features[npz] = (feats, rate, prosody)
-            if bar is not None:
-                bar.update(1)
-    finally:
-        if pool is not None:
-            pool.terminate()
-        if bar is not None:
-            bar.close()
+    npz_paths = [str(corpus_dir / f"{clip_id}.npz") for clip_id in ids]
+    features = encode_audio_files(npz_paths, encoder, cache_dir, jobs, f"features[{'+'.join(names)}]", progress)
 
     clips = []
-    for clip_id, (npz, _, _) in zip(ids, work, strict=True):
+    for clip_id, npz in zip(ids, npz_paths, strict=True):
         clip = load_clip(npz, with_audio=False)
         feats, rate, prosody = features[npz]
         aligned = features_at_fps(feats, rate, clip.fps, clip.num_frames).astype(np.float32)  # (frames, dim)

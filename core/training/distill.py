@@ -14,6 +14,10 @@ Phase B, progressive distillation (Salimans & Ho 2022): a student initialised fr
   round's teacher. The student sees its own encoder's features, the teacher Whisper's, for the same audio.
   Personalizer enhancer L_pc: InfoNCE between the student's personalization embedding and an embedding of the
   upper-face motion it generates (same speaker x emotion attract), so the style survives the step reduction.
+Real speech and acoustic augmentation (`real_speech`, `augment_views`): real recordings (audio only; the teacher's
+  own takes are their motion, core/training/real_speech_clips.py) join phases A, A2 and the rounds, and every clip the
+  student's encoder hears is also heard through random rooms, noise, telephone bands, codecs, gains and microphones
+  (core/audio_augment.py) while its targets stay those of the clean audio.
 Ablations (same code, other settings; configs/ablation_*.json): `rounds=[2]` (direct 16 -> 2), `pc_weight=0`,
 `student_encoder=false` (the student keeps the big encoder: no L_ae), `student_denoiser` (a 128-wide network).
 
@@ -30,6 +34,7 @@ import json
 import math
 import sys
 import time
+import zlib
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
@@ -39,13 +44,14 @@ import torch.nn as nn
 import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
 
+from core.audio_augment import AcousticAugment
 from core.models.denoiser import DenoiserConfig
 from core.models.diffusion import DDIMSampler, alpha_sigma, distillation_x0_target, q_sample
 from core.models.losses import cross_modal_contrastive_loss, supervised_contrastive_loss
 from core.models.student_audio_encoder import StudentAudioEncoder, StudentEncoderConfig
 from core.models.talker import DiffusionTalker, TalkerConfig, random_prefix_mask
 from core.rig.arkit import upper_face_indices
-from core.training.batches import BatchSampler, BatchSpec
+from core.training.batches import BatchSampler, BatchSpec, MixedBatchSampler
 from core.training.config_values import config_from_values
 from core.training.corpus_features import (
     DEFAULT_CACHE_DIR,
@@ -56,6 +62,7 @@ from core.training.corpus_features import (
     load_training_set,
 )
 from core.training.mel_augment import MelAugment
+from core.training.real_speech_clips import load_real_speech_clips, real_speech_hash
 
 
 @dataclass
@@ -86,6 +93,17 @@ class DistillConfig:
     encoder_target: str = "raw"
     # Speaker / recording variation of the encoder's log-mel crops in phases A and A2 (core/training/mel_augment.py)
     mel_augment: MelAugment = field(default_factory=MelAugment)
+    # Real human speech (`python -m core data real-speech`): its train split joins phase A (L_ae on its Whisper
+    # features), phase A2 and the rounds (motion: the teacher's own take, core/training/real_speech_clips.py).
+    real_speech: str = ""  # a real-speech folder; "" = none
+    real_speech_hours: float | None = None  # use the first N hours of its train split (None: all)
+    real_speech_groups: int = 2  # speakers of real speech per round batch, beside batch.groups corpus speakers
+    # Hear what users record: every clip the student's encoder hears is precomputed clean (view 0) and through
+    # `augment_views` random acoustic degradations (core/audio_augment.py); a crop reads the clean view with
+    # `clean_view_prob`, else a degraded one. The targets (Whisper's features, the teacher's x0) stay the clean audio's.
+    augment_views: int = 0
+    clean_view_prob: float = 0.3
+    acoustic_augment: AcousticAugment = field(default_factory=AcousticAugment)
     teacher_encoder: EncoderSpec = field(default_factory=EncoderSpec)
     # A smaller student network: DenoiserConfig overrides (e.g. {"layers": 3}: the teacher minus a block, or
     # {"width": 128}: fresh weights); empty = a copy of the teacher's. A student of another shape first learns the
@@ -107,7 +125,14 @@ class DistillConfig:
     @classmethod
     def from_dict(cls, values: dict) -> DistillConfig:
         return config_from_values(
-            cls, values, {"batch": BatchSpec, "teacher_encoder": EncoderSpec, "mel_augment": MelAugment}
+            cls,
+            values,
+            {
+                "batch": BatchSpec,
+                "teacher_encoder": EncoderSpec,
+                "mel_augment": MelAugment,
+                "acoustic_augment": AcousticAugment,
+            },
         )
 
 
@@ -139,7 +164,7 @@ def teacher_input_views(teacher: DiffusionTalker, features: torch.Tensor) -> tor
 def train_student_encoder(
     config: DistillConfig,
     clips: list[TrainingClip],
-    mels: dict[str, np.ndarray],
+    mels: dict[str, list[np.ndarray]],
     log,
     progress: bool,
     teacher: DiffusionTalker | None = None,
@@ -167,7 +192,7 @@ def train_student_encoder(
         lr = config.encoder_lr * 0.5 * (1 + math.cos(math.pi * step / config.encoder_steps))
         for group in optimizer.param_groups:
             group["lr"] = lr
-        crops, mel_t = _encoder_crops(rng, usable, mels, n, config.encoder_batch)
+        crops, mel_t = _encoder_crops(rng, usable, mels, n, config.encoder_batch, config.clean_view_prob)
         mel_t = config.mel_augment(mel_t, augment_rng)
         target = torch.from_numpy(np.stack([c.audio[s : s + n] for c, s in crops]))  # (batch, n, 512) Whisper
         pred = encoder_to_motion_frames(encoder(mel_t), n, 30.0)
@@ -191,20 +216,97 @@ def train_student_encoder(
 
 
 def _encoder_crops(
-    rng: np.random.Generator, usable: list[TrainingClip], mels: dict[str, np.ndarray] | None, n: int, count: int
+    rng: np.random.Generator,
+    usable: list[TrainingClip],
+    mels: dict[str, list[np.ndarray]] | None,
+    n: int,
+    count: int,
+    clean_view_prob: float = 1.0,
 ) -> tuple[list[tuple[TrainingClip, int]], torch.Tensor | None]:
     """`count` random crops of n motion frames, each starting on a multiple of 3 (so it starts on a mel frame at
-    30 fps), as (clip, start frame) pairs, and their log-mel (count, 80, n * 10 / 3) (None without `mels`)."""
+    30 fps), as (clip, start frame) pairs, and their log-mel (count, 80, n * 10 / 3) (None without `mels`).
+    `mels[clip_id]` lists a clip's views (clean first, then degraded copies: _mel_views); a crop reads the clean one
+    with `clean_view_prob`, else a degraded one (no draw when a clip has one view)."""
     crops, mel_batch = [], []
     for index in rng.integers(0, len(usable), count):
         clip = usable[int(index)]
         start = 3 * int(rng.integers(0, (clip.frames - n) // 3 + 1))  # motion frame, a multiple of 3
         crops.append((clip, start))
         if mels is not None:
+            views = mels[clip.clip_id]
+            view = 0
+            if len(views) > 1 and rng.random() >= clean_view_prob:
+                view = int(rng.integers(1, len(views)))
             m0 = start * 10 // 3
-            mel = mels[clip.clip_id][:, m0 : m0 + n * 10 // 3]
+            mel = views[view][:, m0 : m0 + n * 10 // 3].astype(np.float32)
             mel_batch.append(np.pad(mel, ((0, 0), (0, n * 10 // 3 - mel.shape[1])), constant_values=mel.min()))
     return crops, torch.from_numpy(np.stack(mel_batch)) if mel_batch else None
+
+
+def _mel_views(
+    config: DistillConfig, wavs: dict[str, str], babble_pool: list[np.ndarray], progress: bool, what: str
+) -> dict[str, list[np.ndarray]]:
+    """clip id -> [log-mel of the clean audio, then of `config.augment_views` degraded copies] (each (80, mel
+    frames); float16 when there are degraded views, to halve the memory). Each clip's degradations are drawn from its
+    own seeded stream, so they depend neither on which other clips are loaded nor on the worker processes."""
+    import multiprocessing as mp
+
+    global _VIEW_JOB
+    _VIEW_JOB = (config, babble_pool)
+    views: dict[str, list[np.ndarray]] = {}
+    bar = _bar(len(wavs), f"log-mel views[{what}]", progress)
+    jobs = config.feature_jobs if config.augment_views and len(wavs) > 50 else 1
+    pool = mp.get_context("fork").Pool(jobs) if jobs > 1 else None
+    try:
+        work = list(wavs.items())
+        results = pool.imap(_clip_mel_views, work, chunksize=8) if pool else map(_clip_mel_views, work)
+        for clip_id, clip_views in results:
+            views[clip_id] = clip_views
+            if bar is not None:
+                bar.update(1)
+    finally:
+        if pool is not None:
+            pool.terminate()
+        _VIEW_JOB = None
+        if bar is not None:
+            bar.close()
+    return views
+
+
+_VIEW_JOB: tuple[DistillConfig, list[np.ndarray]] | None = None  # what _mel_views' forked workers read
+
+
+def _clip_mel_views(item: tuple[str, str]) -> tuple[str, list[np.ndarray]]:
+    from core.audio import load_audio
+    from core.models.log_mel import log_mel
+
+    config, babble_pool = _VIEW_JOB
+    clip_id, path = item
+    audio = load_audio(path)
+    rng = np.random.default_rng([config.seed, zlib.crc32(clip_id.encode())])
+    clip_views = [log_mel(audio)]
+    for _ in range(config.augment_views):
+        clip_views.append(log_mel(config.acoustic_augment(audio, rng, babble_pool or None)))
+    dtype = np.float16 if config.augment_views else np.float32
+    return clip_id, [v.astype(dtype) for v in clip_views]
+
+
+def _round_view(views: list[np.ndarray], config: DistillConfig, rng: np.random.Generator) -> np.ndarray:
+    """The view a clip's round features come from: clean with `clean_view_prob`, else a degraded one."""
+    if len(views) == 1 or rng.random() < config.clean_view_prob:
+        return views[0]
+    return views[int(rng.integers(1, len(views)))]
+
+
+def _babble_pool(config: DistillConfig, wavs: dict[str, str], size: int = 40) -> list[np.ndarray]:
+    """Real speech (else corpus speech) to make babble noise from: `size` clips drawn with the run's seed."""
+    from core.audio import load_audio
+
+    if not config.augment_views:
+        return []
+    ids = sorted(wavs)
+    picked = np.random.default_rng(config.seed + 11).choice(len(ids), size=min(size, len(ids)), replace=False)
+    return [load_audio(wavs[ids[int(i)]]) for i in picked]
 
 
 def _usable_for_encoder(config: DistillConfig, clips: list[TrainingClip]) -> list[TrainingClip]:
@@ -317,7 +419,7 @@ def compress_student(
     student: DiffusionTalker,
     encoder: StudentAudioEncoder | None,
     clips: list[TrainingClip],
-    mels: dict[str, np.ndarray] | None,
+    mels: dict[str, list[np.ndarray]] | None,
     log,
     progress: bool,
 ) -> dict:
@@ -346,7 +448,7 @@ def compress_student(
         scale = (step + 1) / warmup if step < warmup else 0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * progress_share))
         for group in optimizer.param_groups:
             group["lr"] = config.compress_lr * scale
-        crops, mel_t = _encoder_crops(rng, usable, mels, n, config.encoder_batch)
+        crops, mel_t = _encoder_crops(rng, usable, mels, n, config.encoder_batch, config.clean_view_prob)
         if encoder is not None:
             mel_t = config.mel_augment(mel_t, augment_rng)
         whisper = torch.from_numpy(np.stack([c.audio[s : s + n] for c, s in crops]))  # (batch, n, 512)
@@ -397,6 +499,13 @@ def compress_student(
 def student_features(encoder: StudentAudioEncoder, clip: TrainingClip, audio: np.ndarray) -> np.ndarray:
     """The student encoder's features of a clip on its motion frames: (frames, dim)."""
     feats = encoder.encode(audio)[None]  # (1, enc_frames, dim)
+    return encoder_to_motion_frames(feats, clip.frames, clip.fps)[0].numpy()
+
+
+@torch.no_grad()
+def student_features_of_mel(encoder: StudentAudioEncoder, clip: TrainingClip, mel: np.ndarray) -> np.ndarray:
+    """student_features from a precomputed log-mel (80, mel frames) of the clip (a clean or a degraded view)."""
+    feats = encoder(torch.from_numpy(mel.astype(np.float32))[None])  # (1, enc_frames, dim)
     return encoder_to_motion_frames(feats, clip.frames, clip.fps)[0].numpy()
 
 
@@ -564,8 +673,6 @@ def load_distillation_teacher(path: Path) -> DiffusionTalker:
 
 def distill(config: DistillConfig, progress: bool = True) -> dict:
     """Run (or resume) phases A and B; returns the trained pieces and a summary."""
-    from core.audio import load_audio
-
     torch.manual_seed(config.seed)
     torch.set_num_threads(config.threads)
     run_dir = Path(config.run_dir)
@@ -584,7 +691,16 @@ def distill(config: DistillConfig, progress: bool = True) -> dict:
     train = load_training_set(
         data, "train", config.teacher_encoder, Path(config.cache_dir), config.feature_jobs, config.limit_clips, progress
     )
-    speakers, emotions = label_maps(train)
+    real: list[TrainingClip] = []
+    wavs = {c.clip_id: str(data / f"{c.clip_id}.wav") for c in train}  # what the student's encoder hears
+    if config.real_speech:
+        real, real_wavs = load_real_speech_clips(
+            Path(config.real_speech), teacher, config.teacher_encoder, Path(config.cache_dir),
+            run_dir / "real_speech_targets.safetensors", max_hours=config.real_speech_hours,
+            steps=config.teacher_steps, jobs=config.feature_jobs, progress=progress,
+        )  # fmt: skip
+        wavs.update(real_wavs)
+    speakers, emotions = label_maps(train + real)
     record = {
         "distill_config": asdict(config),
         "corpus_hash": corpus_hash(data),
@@ -592,6 +708,13 @@ def distill(config: DistillConfig, progress: bool = True) -> dict:
         "teacher": str(config.teacher),
         "train_clips": len(train),
     }
+    if real:
+        record["real_speech"] = {
+            "hash": real_speech_hash(Path(config.real_speech)),
+            "clips": len(real),
+            "hours": round(sum(c.frames for c in real) / 30.0 / 3600, 3),
+            "speakers": len({c.speaker for c in real}),
+        }
     if config.student_encoder and config.encoder_data:
         record["encoder_data"] = _encoder_data_hashes(config)
     (run_dir / "config.json").write_text(json.dumps(record, indent=1))
@@ -601,13 +724,12 @@ def distill(config: DistillConfig, progress: bool = True) -> dict:
     first_student = None  # what round 1 starts from: the phase A2 student, else a copy of the teacher
     if config.student_denoiser and not config.compress_steps:
         raise ValueError("a student_denoiser of another shape starts untrained: set compress_steps (phase A2) > 0")
-    audio, mels = {}, None
+    mels = None
+    heard = train + real  # the clips with a face (the corpus's or the teacher's take) the student learns from
     if config.student_encoder:
-        from core.models.log_mel import log_mel
-
         encoder_path = run_dir / "student_encoder.safetensors"
-        audio = {c.clip_id: load_audio(data / f"{c.clip_id}.wav") for c in train}
-        mels = {c.clip_id: log_mel(audio[c.clip_id]) for c in _usable_for_encoder(config, train)}  # (80, mel frames)
+        babble_pool = _babble_pool(config, real_wavs if real else wavs)
+        mels = _mel_views(config, wavs, babble_pool, progress, "train")  # (80, mel frames) views per clip
         if encoder_path.is_file():
             encoder = StudentAudioEncoder(StudentEncoderConfig(**config.encoder_config))
             encoder.load_state_dict(load_file(str(encoder_path)))
@@ -617,11 +739,13 @@ def distill(config: DistillConfig, progress: bool = True) -> dict:
             encoder_only = _encoder_only_clips(config, progress)
             if encoder_only:
                 record["encoder_only_clips"] = len(encoder_only)
-            encoder_mels = {**mels, **{c.clip_id: log_mel(load_audio(source)) for c, source in encoder_only}}
-            encoder_clips = train + [c for c, _ in encoder_only]
+            only_wavs = {c.clip_id: str(source) for c, source in encoder_only}
+            encoder_mels = {**mels, **_mel_views(config, only_wavs, babble_pool, progress, "encoder voices")}
+            encoder_clips = heard + [c for c, _ in encoder_only]
             encoder = train_student_encoder(config, encoder_clips, encoder_mels, log, progress, teacher)
             save_file(encoder.state_dict(), str(encoder_path))
             del encoder_only, encoder_mels, encoder_clips
+        del babble_pool
     if config.compress_steps:
         network_path = run_dir / "student_16step.safetensors"
         tuned_encoder_path = run_dir / "student_encoder_16step.safetensors"
@@ -631,7 +755,7 @@ def distill(config: DistillConfig, progress: bool = True) -> dict:
             if encoder is not None:
                 encoder.load_state_dict(load_file(str(tuned_encoder_path)))
         else:
-            summary_a2 = compress_student(config, teacher, first_student, encoder, train, mels, log, progress)
+            summary_a2 = compress_student(config, teacher, first_student, encoder, heard, mels, log, progress)
             record["student_network"] = summary_a2
             save_file({k: v.contiguous() for k, v in first_student.state_dict().items()}, str(network_path))
             if encoder is not None:
@@ -639,11 +763,19 @@ def distill(config: DistillConfig, progress: bool = True) -> dict:
         first_student.eval()
     if encoder is not None:
         encoder.eval()
-        extra = {c.clip_id: student_features(encoder, c, audio[c.clip_id]) for c in train}
-    del audio, mels
+        # Each clip's student features from one of its views (the rounds then see degraded audio too)
+        view_rng = np.random.default_rng(config.seed + 12)
+        extra = {c.clip_id: student_features_of_mel(encoder, c, _round_view(mels[c.clip_id], config, view_rng))
+                 for c in heard}  # fmt: skip
+    del mels
     teacher_dim = train[0].audio.shape[1]
-    paired = _paired(train, extra)
+    paired, paired_real = _paired(train, extra), _paired(real, extra)
     sampler = BatchSampler(paired, speakers, emotions, config.batch, seed=config.seed)
+    if paired_real:
+        real_spec = replace(config.batch, groups=config.real_speech_groups)
+        sampler = MixedBatchSampler(
+            [sampler, BatchSampler(paired_real, speakers, emotions, real_spec, config.seed + 1)]
+        )
     student_slice = slice(teacher_dim, None) if extra else slice(0, teacher_dim)
 
     current_teacher, current_steps, teacher_slice = teacher, config.teacher_steps, slice(0, teacher_dim)
