@@ -256,7 +256,7 @@ def _fake_real_speech(corpus, out):
             {"id": f"fake/{index}", "wav": wav, "source": "fake-package", "speaker": None if index == 5 else "fake:a",
              "language": "en", "seconds": soundfile.info(str(out / wav)).duration, "transcript": None}
         )  # fmt: skip
-    (out / "manifest.json").write_text(json.dumps({"clips": entries, "content_hash": "fakehash"}))
+    (out / "manifest.json").write_text(json.dumps({"entries": entries, "content_hash": "fakehash"}))
     (out / "splits.json").write_text(json.dumps({"train": [e["id"] for e in entries], "real-dev": []}))
     return entries
 

@@ -7,6 +7,8 @@ PY=${PY:-.venv/bin/python}
 [ -f data/corpus/manifest.json ] || $PY -m core data generate --preset full --out data/corpus --jobs 2
 [ -f data/encoder_voices/manifest.json ] ||
   $PY -m core data generate --preset encoder-voices --out data/encoder_voices --jobs 2   # phase A's extra speakers
+[ -f data/real_speech/manifest.json ] ||
+  $PY -m core data real-speech --out data/real_speech   # real human speech (Debian packages): distillation audio + real-dev
 $PY -m core train teacher --config configs/teacher.json
 $PY -m core train baseline --config configs/baseline.json
 $PY -m core export-teacher --run runs/teacher --weights weights

@@ -141,6 +141,7 @@ def distill_and_export(config, weights_dir: Path | None) -> dict:
         weights_dir, encoder, student, styles, steps=student.config.sampling_steps, window=STUDENT_WINDOW,
         metadata={"corpus_hash": result["corpus_hash"]},
         manifest_extra={"student": {"training_command": TRAINING_COMMANDS["student"], "corpus_hash": result["corpus_hash"],
+                                    "real_speech": result.get("real_speech"), "encoder_data": result.get("encoder_data"),
                                     "distill_config": result["distill_config"], "summary": result["summary"]}},
     )  # fmt: skip
     summary["weights"] = shas

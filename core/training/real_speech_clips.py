@@ -42,7 +42,7 @@ def real_speech_wavs(real_dir: Path, split: str = "train", max_hours: float | No
             f"{manifest_path} not found: make the real-speech data with "
             f"`python -m core data real-speech --out {real_dir}` (or drop real_speech from the config)"
         )
-    entries = {entry["id"]: entry for entry in json.loads(manifest_path.read_text())["clips"]}
+    entries = {entry["id"]: entry for entry in json.loads(manifest_path.read_text())["entries"]}
     ids = read_splits(real_dir).get(split)
     if not ids:
         raise ValueError(f"{real_dir / 'splits.json'} has no '{split}' clips")
