@@ -74,12 +74,14 @@ def test_style_menus_list_the_engines_identities_and_emotions(addon):
 
     settings = bpy.context.scene.diffusiontalker
     engine = ReferenceTargetsEngine()
-    assert [item[0] for item in style_store.identity_items(settings, bpy.context)] == engine.identities()
-    assert [item[0] for item in style_store.emotion_items(settings, bpy.context)] == engine.emotions()
-    settings.emotion = "happy"
-    assert settings.emotion == "happy"
+    assert [item[0] for item in style_store.menu_items("identity", settings, bpy.context)] == engine.identities()
+    emotions = [item[0] for item in style_store.menu_items("emotion", settings, bpy.context)]
+    assert sorted(emotions) == sorted(engine.emotions()) and emotions[0] == "neutral"  # the default leads
+    settings.emotion_menu = "happy"
+    assert settings.emotion == "happy" and settings.emotion_menu == "happy"
     # the same list object every time: Blender keeps pointers into it
-    assert style_store.emotion_items(settings, bpy.context) is style_store.emotion_items(settings, bpy.context)
+    first = style_store.menu_items("emotion", settings, bpy.context)
+    assert first is style_store.menu_items("emotion", settings, bpy.context)
 
 
 def test_without_model_weights_the_engine_falls_back_to_labelled_reference_targets(addon, tmp_path):
