@@ -296,8 +296,8 @@ def check_style(engine: AnimationEngine, identity: str, emotion: str) -> None:
     for kind, name, offered in (("Identity", identity, engine.identities()), ("Emotion", emotion, engine.emotions())):
         if name not in offered:
             raise SceneGuardError(
-                f"{kind} '{name}' is missing from the style library (saved with this scene, but this model does not "
-                f"offer it: added on another machine, renamed or deleted); choose one of: {', '.join(offered)}"
+                f"{kind} '{name}' is not in the style library; choose one of: {', '.join(offered)} (a style saved "
+                "with a scene is missing when it was added on another machine, renamed or deleted)"
             )
 
 
