@@ -69,7 +69,9 @@ def test_saved_style_names_reopen_as_the_same_style_after_the_library_changes(ad
     assert "Missing: flite_slt" in [item[1] for item in style_store.menu_items("identity", settings, bpy.context)]
     settings.audio_path = str(make_clip(tmp_path))
     before = scene_dump()
-    with pytest.raises(RuntimeError, match="Identity 'flite_slt' is not in the style library; choose one of: default, flite_rms"):
+    with pytest.raises(
+        RuntimeError, match="Identity 'flite_slt' is not in the style library; choose one of: default, flite_rms"
+    ):
         bpy.ops.diffusiontalker.animate(**properties.animate_arguments(settings))
     assert scene_dump() == before
     settings.identity_menu = "flite_rms"  # picking another style from the menu stores its name
