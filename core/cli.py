@@ -167,17 +167,21 @@ def _bench(a: argparse.Namespace) -> int:
 def _animate(a: argparse.Namespace) -> int:
     import threading
 
-    from core.animation_files import write_animation
+    from core.animation_files import check_output_path, write_animation
     from core.animation_job import AnimationRequest
     from core.inference import load_engine
     from core.style_library import StyleLibrary
     from core.training.model_zoo import WEIGHTS_DIR
 
-    if Path(a.out).suffix.lower() not in (".npz", ".csv"):
-        raise ValueError(f"--out '{a.out}': use a .npz (weights, names, fps) or .csv (Live Link Face) file name")
     model, weights = a.model, WEIGHTS_DIR
     if model not in ("student", "teacher"):
         weights, model = Path(model), "student"
+    if a.list_styles:
+        print(_describe_styles(load_engine(weights, device="cpu", model=model)))
+        return 0
+    if not a.audio or not a.out:
+        raise ValueError("animate needs an audio file and --out (or --list-styles to see the styles)")
+    out = check_output_path(a.out)  # before the model runs: a bad path costs nothing
     engine = load_engine(weights, device=a.device, model=model)
     identity, emotion = a.style, a.emotion
     if a.ref_audio or a.emotion_ref:
@@ -195,15 +199,42 @@ def _animate(a: argparse.Namespace) -> int:
         audio_path=Path(a.audio), identity=identity, emotion=emotion, emotion_strength=a.emotion_strength,
         seed=a.seed, fps=a.fps, steps=a.steps, blinks_per_minute=a.blinks_per_minute,
     )  # fmt: skip
-
-    def progress(fraction: float, message: str) -> None:
-        print(f"\r[{fraction * 100:5.1f}%] {message:<60}", end="", file=sys.stderr, flush=True)
-
-    animation = engine.animate(request, progress, threading.Event())
-    print(file=sys.stderr)
-    out = write_animation(animation, Path(a.out))
+    with _ProgressLine(sys.stderr) as progress:
+        animation = engine.animate(request, progress.update, threading.Event())
+    out = write_animation(animation, out)
     print(f"wrote {out}: {animation.weights.shape[0]} frames at {animation.fps:g} fps by {animation.source}")
     return 0
+
+
+class _ProgressLine:
+    """One self-overwriting progress line on `stream`, ended with a newline however the work ends, so an error
+    message printed after it starts on a line of its own."""
+
+    def __init__(self, stream) -> None:
+        self.stream, self.open = stream, False
+
+    def update(self, fraction: float, message: str) -> None:
+        print(f"\r[{fraction * 100:5.1f}%] {message:<60}", end="", file=self.stream, flush=True)
+        self.open = True
+
+    def __enter__(self) -> _ProgressLine:
+        return self
+
+    def __exit__(self, *_exc) -> None:
+        if self.open:
+            print(file=self.stream, flush=True)
+            self.open = False
+
+
+def _describe_styles(engine) -> str:
+    """The identities and emotions `--style` / `--emotion` accept, with readable names for the shipped voices."""
+    from core.style_names import identity_display_name
+
+    width = max(len(name) for name in engine.identities())
+    lines = ["identities (--style):"]
+    lines += [f"  {name:<{width}}  {identity_display_name(name)}" for name in engine.identities()]
+    lines.append(f"emotions (--emotion): {', '.join(engine.emotions())}")
+    return "\n".join(lines)
 
 
 def _plot_takes(a: argparse.Namespace) -> int:
@@ -215,6 +246,8 @@ def _plot_takes(a: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from core import animate_options as option_ranges
+    from core.animate_options import bounded_float, bounded_int
     from core.blink_layer import DEFAULT_BLINKS_PER_MINUTE  # numpy only: cheap enough for --help
 
     p = argparse.ArgumentParser(
@@ -262,23 +295,28 @@ def build_parser() -> argparse.ArgumentParser:
     im.set_defaults(func=_data_import)
 
     an = sub.add_parser("animate", help="audio -> ARKit-52 animation (.npz or Live Link Face .csv)")
-    an.add_argument("audio", help="voice recording: wav/flac/ogg/mp3, any rate, mono or stereo")
-    an.add_argument("--out", required=True, help="output .npz (weights, names, fps) or .csv (Live Link Face layout)")
+    an.add_argument("audio", nargs="?", help="voice recording: wav/flac/ogg/mp3, any rate, mono or stereo")
+    an.add_argument("--out", help="output .npz (weights, names, fps) or .csv (Live Link Face layout)")
+    an.add_argument("--list-styles", action="store_true", help="print the model's identities and emotions, then exit")
     an.add_argument("--model", default="student", help="student | teacher | a weights folder")
-    an.add_argument("--steps", type=int, help="sampling steps (default: the model's own: student 2, teacher 16)")
+    an.add_argument(
+        "--steps", type=bounded_int(option_ranges.STEPS),
+        help="sampling steps, 1..64 (default: the model's own: student 2, teacher 16)",
+    )  # fmt: skip
     an.add_argument("--style", default="default", help="identity from the style library (see --list-styles)")
     an.add_argument("--emotion", default="neutral", help="emotion from the style library")
-    an.add_argument("--emotion-strength", type=float, default=1.0)
+    an.add_argument("--emotion-strength", type=bounded_float(option_ranges.EMOTION_STRENGTH), default=1.0,
+                    help="0..2 (0: neutral)")  # fmt: skip
     an.add_argument("--ref-audio", help="take identity and emotion from this reference recording instead")
     an.add_argument("--emotion-ref", help="take the emotion from this reference recording")
-    an.add_argument("--seed", type=int, default=0)
+    an.add_argument("--seed", type=bounded_int(option_ranges.SEED), default=0, help=">= 0; each seed is another take")
     an.add_argument(
         "--blinks-per-minute",
-        type=float,
+        type=bounded_float(option_ranges.BLINKS_PER_MINUTE),
         default=DEFAULT_BLINKS_PER_MINUTE,
-        help="blinks laid over the model's (0: none)",
+        help="0..60 blinks laid over the model's (0: none)",
     )
-    an.add_argument("--fps", type=float, default=30.0)
+    an.add_argument("--fps", type=bounded_float(option_ranges.FPS), default=30.0, help="1..240")
     an.add_argument("--device", default="auto", help="auto | cpu | cuda | mps")
     an.set_defaults(func=_animate)
 

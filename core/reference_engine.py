@@ -43,8 +43,9 @@ class ReferenceTargetsEngine:
         if not npz.is_file():
             raise FileNotFoundError(
                 f"No reference targets beside '{request.audio_path}': expected '{npz.name}' in the same folder. "
-                "The trained model is not installed, so DiffusionTalker can only replay a clip's stored targets; "
-                "install weights (Preferences > Add-ons > DiffusionTalker) or pick an audio file that has an .npz beside it"
+                "The trained model is not in use, so DiffusionTalker can only replay a clip's stored targets; "
+                "see why in the panel's backend line (Preferences > Add-ons > DiffusionTalker), or pick an audio file "
+                "that has an .npz beside it"
             )
         _check_cancel(cancel)
         progress(0.05, f"reading {npz.name}")

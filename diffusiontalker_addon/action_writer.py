@@ -120,7 +120,7 @@ def write_shape_key_action(
     if metadata is not None:
         target.action[METADATA_KEY] = dict(metadata)
     if previous_action is not None:
-        _push_to_muted_nla_track(animation_data, previous_action, previous_slot, start_frame)
+        push_to_muted_nla_track(animation_data, previous_action, previous_slot, start_frame)
     target.assign_to(animation_data)
     return ActionWriteResult(
         action=target.action,
@@ -267,7 +267,7 @@ def _merge_window_keys(
     fcurve.update()
 
 
-def _push_to_muted_nla_track(animation_data: bpy.types.AnimData, action: bpy.types.Action, slot, start: int) -> None:
+def push_to_muted_nla_track(animation_data: bpy.types.AnimData, action: bpy.types.Action, slot, start: int) -> None:
     track = animation_data.nla_tracks.new()
     track.name = PREVIOUS_TAKE_TRACK_PREFIX + action.name
     frame_start = int(np.floor(action.frame_range[0])) if action.frame_range[1] > action.frame_range[0] else start

@@ -32,6 +32,10 @@ if sys.path and sys.path[0] and Path(sys.path[0]).resolve() == _PACKAGE_DIR:
 
 
 def parse_arguments(argv: list[str]) -> argparse.Namespace:
+    _make_core_importable()
+    from core import animate_options as option_ranges
+    from core.animate_options import bounded_float, bounded_int
+
     parser = argparse.ArgumentParser(
         prog="batch.py", description="Animate a folder of recordings with DiffusionTalker, one .blend per recording."
     )
@@ -39,11 +43,13 @@ def parse_arguments(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--audio", required=True, nargs="+", help="audio files, folders, or .txt lists of paths")
     parser.add_argument("--out", required=True, help="folder for the animated .blend files")
     parser.add_argument("--blend", help="scene to start from (default: the file Blender opened)")
-    parser.add_argument("--identity", default="default")
-    parser.add_argument("--emotion", default="neutral")
-    parser.add_argument("--emotion-strength", type=float, default=1.0)
-    parser.add_argument("--blinks-per-minute", type=float, default=15.0, help="blinks over the model's (0: none)")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--identity", default="default", help="identity from the style library (yours too)")
+    parser.add_argument("--emotion", default="neutral", help="emotion from the style library (yours too)")
+    parser.add_argument("--emotion-strength", type=bounded_float(option_ranges.EMOTION_STRENGTH), default=1.0,
+                        help="0..2 (0: neutral)")  # fmt: skip
+    parser.add_argument("--blinks-per-minute", type=bounded_float(option_ranges.BLINKS_PER_MINUTE), default=15.0,
+                        help="0..60 blinks over the model's (0: none)")  # fmt: skip
+    parser.add_argument("--seed", type=bounded_int(option_ranges.SEED), default=0, help=">= 0")
     parser.add_argument("--start-frame", type=int, default=1)
     parser.add_argument("--no-audio-strip", action="store_true", help="do not add the audio to the sequencer")
     parser.add_argument("--lock", nargs="*", default=[], help="face regions to leave untouched (e.g. eyes brows)")
@@ -75,11 +81,22 @@ def collect_audio_files(sources: list[str]) -> list[Path]:
     return [p.resolve() for p in found]
 
 
+def _make_core_importable() -> None:
+    """`import core` works from here on: core beside the add-on (a source checkout), or the vendored copy."""
+    if "core" in sys.modules:
+        return
+    if (_PACKAGE_DIR.parent / "core" / "__init__.py").is_file():  # a source checkout: core sits beside the add-on
+        if str(_PACKAGE_DIR.parent) not in sys.path:
+            sys.path.insert(0, str(_PACKAGE_DIR.parent))
+        return
+    ensure_addon_registered()  # an installed extension: registering loads its vendored core
+
+
 def ensure_addon_registered() -> None:
     """Register the add-on this script belongs to, unless Blender already enabled it."""
     if hasattr(bpy.types, "DIFFUSIONTALKER_OT_animate"):
         return
-    if (_PACKAGE_DIR.parent / "core" / "__init__.py").is_file():  # a source checkout: core sits beside the add-on
+    if (_PACKAGE_DIR.parent / "core" / "__init__.py").is_file() and str(_PACKAGE_DIR.parent) not in sys.path:
         sys.path.insert(0, str(_PACKAGE_DIR.parent))
     spec = importlib.util.spec_from_file_location(
         _PACKAGE_DIR.name, _PACKAGE_DIR / "__init__.py", submodule_search_locations=[str(_PACKAGE_DIR)]
@@ -124,8 +141,19 @@ def run(args: argparse.Namespace) -> int:
         names = ", ".join(o.name for o in bpy.data.objects if o.type == "MESH") or "none"
         print(f"error: the scene has no object '{args.object}' (meshes: {names})", file=sys.stderr)
         return 2
+    problem = check_style_names(args.identity, args.emotion)
+    if problem:  # once, not once per recording
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
     out_dir = Path(args.out).expanduser().resolve()
-    out_dir.mkdir(parents=True, exist_ok=True)
+    if out_dir.exists() and not out_dir.is_dir():
+        print(f"error: --out '{args.out}' is a file; name a folder for the animated .blend files", file=sys.stderr)
+        return 2
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        print(f"error: --out '{args.out}' cannot be created: {exc.strerror or exc}", file=sys.stderr)
+        return 2
 
     # Every recording starts from the same scene: a snapshot taken now, reopened before each one.
     with tempfile.TemporaryDirectory(prefix="diffusiontalker_batch_") as scratch:
@@ -156,6 +184,24 @@ def run(args: argparse.Namespace) -> int:
         return 1
     print(f"done: {len(audio_files)} recordings animated into {out_dir}", flush=True)
     return 0
+
+
+def check_style_names(identity: str, emotion: str) -> str:
+    """Why the registered add-on's engine cannot use these style names ("" when it can): the same engine, user
+    styles included, that the panel offers."""
+    import importlib
+
+    package = bpy.types.DIFFUSIONTALKER_OT_animate.__module__.rpartition(".")[0]
+    addon_engine = importlib.import_module(f"{package}.engine")
+    preferences = importlib.import_module(f"{package}.preferences")
+    chosen = addon_engine.get_engine(preferences.get_preferences())
+    for option, name, offered in (
+        ("--identity", identity, chosen.identities()),
+        ("--emotion", emotion, chosen.emotions()),
+    ):
+        if name not in offered:
+            return f"{option} '{name}' is not in the style library; choose one of: {', '.join(offered)}"
+    return ""
 
 
 def animate_one(snapshot: Path, audio: Path, blend_out: Path, args: argparse.Namespace) -> str:

@@ -28,6 +28,7 @@ class _LoadedEngine:
     is_model: bool
     fixed_label: str = ""  # the fallback's or override's label
     add_on_notes: tuple[str, ...] = ()  # e.g. user styles that could not be loaded
+    user_names: frozenset[str] = frozenset()  # the user's own styles among the engine's (identities and emotions)
 
     @property
     def label(self) -> str:
@@ -111,6 +112,11 @@ def engine_is_model(prefs) -> bool:
     return _engine_for(prefs).is_model
 
 
+def user_style_names(prefs) -> frozenset[str]:
+    """The names among `get_engine(prefs)`'s styles that are the user's own (not shipped with the model)."""
+    return _engine_for(prefs).user_names
+
+
 def fallback_reason(prefs) -> str | None:
     """Why the model is not in use, when the add-on fell back to reference targets (None otherwise)."""
     if _override is not None or _engine_for(prefs).is_model:
@@ -131,6 +137,7 @@ def _engine_for(prefs) -> _LoadedEngine:
 def _load(weights: str, device_name: str, backend_name: str, styles_file: str) -> _LoadedEngine:
     try:
         from core.inference import load_engine
+        from core.weights_io import FIX_HINT, WeightsError
     except ImportError as exc:
         return _fallback(f"the model code is not available ({exc})")
     if not (Path(weights) / "manifest.json").is_file():
@@ -140,10 +147,18 @@ def _load(weights: str, device_name: str, backend_name: str, styles_file: str) -
         )
     try:
         engine = load_engine(Path(weights), device_name, backend_name)
+    except WeightsError as exc:  # damaged, truncated or mismatched files: the cure is a fresh copy
+        why = str(exc).replace(f"; {FIX_HINT}", "")
+        return _fallback(
+            f"could not load the model from {weights}: its files are corrupt or incomplete ({why}); re-install the "
+            "extension (Edit > Preferences > Get Extensions: uninstall DiffusionTalker, then install it again)"
+        )
     except Exception as exc:  # noqa: BLE001 - any load failure falls back, with the reason shown to the user
         return _fallback(f"could not load the model from {weights}: {exc}")
-    engine, styles_note = user_styles.with_user_styles(engine, Path(styles_file))
-    return _LoadedEngine(engine, is_model=True, add_on_notes=(styles_note,) if styles_note else ())
+    engine, styles_note, user_names = user_styles.with_user_styles(engine, Path(styles_file))
+    return _LoadedEngine(
+        engine, is_model=True, add_on_notes=(styles_note,) if styles_note else (), user_names=user_names
+    )
 
 
 def _fallback(reason: str) -> _LoadedEngine:

@@ -7,6 +7,10 @@
     bpy.ops.diffusiontalker.add_style_from_clip(filepath=PATH, style_name=NAME)  # a user identity + emotion
     bpy.ops.diffusiontalker.cancel()            # stop the running job; nothing is written
     bpy.ops.diffusiontalker.reload_engine()
+    bpy.ops.diffusiontalker.rename_user_style(style_name=NAME, new_name=NAME)  # your styles only
+    bpy.ops.diffusiontalker.delete_user_style(style_name=NAME)
+    bpy.ops.diffusiontalker.activate_take(object_name=NAME, take=ACTION_NAME)  # make an earlier take the active one
+    bpy.ops.diffusiontalker.delete_take(object_name=NAME, take=ACTION_NAME)
 
 Called from a script (or in background mode) `animate` runs to completion before returning and raises RuntimeError
 with the reason when it cannot animate. From the panel it runs as a modal job: progress in the panel and status
@@ -20,8 +24,9 @@ from bpy.props import BoolProperty, EnumProperty, FloatProperty, IntProperty, St
 
 from core.animation_job import Animation, AnimationJob, JobCancelled
 from core.blink_layer import DEFAULT_BLINKS_PER_MINUTE
+from core.style_library import DEFAULT_IDENTITY, NEUTRAL_EMOTION
 
-from . import action_writer, audio_source, engine, preferences, properties, scene_guard, user_styles
+from . import action_writer, audio_source, engine, preferences, properties, scene_guard, takes, user_styles
 
 _TIMER_SECONDS = 0.1
 
@@ -33,10 +38,15 @@ class DIFFUSIONTALKER_OT_animate(bpy.types.Operator):
     bl_options = {"REGISTER", "UNDO"}
 
     object_name: StringProperty(name="Object", description="Face mesh to animate; empty: the active object")
-    audio: StringProperty(name="Audio", description="Voice recording (.wav, .flac, .ogg, .mp3)", subtype="FILE_PATH")
+    audio: StringProperty(
+        name="Audio",
+        description="Voice recording (.wav, .flac, .ogg, .mp3)",
+        subtype="FILE_PATH",
+        options={"PATH_SUPPORTS_BLEND_RELATIVE"},
+    )
     sound_strip: StringProperty(name="Sound Strip", description="Sequencer sound strip to use instead of a file")
-    identity: StringProperty(name="Identity", default="default")
-    emotion: StringProperty(name="Emotion", default="neutral")
+    identity: StringProperty(name="Identity", default=DEFAULT_IDENTITY)
+    emotion: StringProperty(name="Emotion", default=NEUTRAL_EMOTION)
     emotion_strength: FloatProperty(name="Intensity", default=1.0, min=0.0, max=2.0)
     seed: IntProperty(name="Seed", default=0, min=0)
     blinks_per_minute: FloatProperty(name="Blinks / min", default=DEFAULT_BLINKS_PER_MINUTE, min=0.0, max=60.0)
@@ -210,9 +220,15 @@ def write_take(
     """All of an animation's writes: the optional audio strip, the Action, the optional frame range."""
     options = plan.options
     request = plan.request
-    if options.add_audio_strip and not plan.audio.strip_name:
-        duration_frames = int(round(animation.duration * plan.scene_fps))
-        audio_source.add_sound_strip(scene, plan.audio.path, plan.audio.start_frame, duration_frames)
+    # One sound strip per audio file (reused by every take of it); only the new take's strip plays afterwards.
+    strip_name = plan.audio.strip_name
+    if not strip_name:
+        if options.add_audio_strip:
+            duration_frames = int(round(animation.duration * plan.scene_fps))
+            strip = audio_source.add_sound_strip(scene, plan.audio.path, plan.audio.start_frame, duration_frames)
+        else:
+            strip = audio_source.find_sound_strip(scene, plan.audio.path, plan.audio.start_frame)
+        strip_name = strip.name if strip is not None else ""
     action_name = f"{target.object_name}_{plan.audio.path.stem}_{request.identity}_{request.emotion}_s{request.seed}"
     result = action_writer.write_shape_key_action(
         target.key,
@@ -235,8 +251,10 @@ def write_take(
             "engine": getattr(plan.engine, "name", ""),
             "engine_fps": animation.fps,
             "start_frame": plan.audio.start_frame,
+            takes.STRIP_METADATA_KEY: strip_name,
         },
     )
+    takes.sync_take_strips(scene, target.key)
     if options.set_frame_range:
         scene.frame_start, scene.frame_end = result.first_frame, result.last_frame
     return result
@@ -363,7 +381,7 @@ class DIFFUSIONTALKER_OT_add_style_from_clip(bpy.types.Operator):
     )
     bl_options = {"REGISTER"}  # writes a file outside the .blend: nothing to undo
 
-    filepath: StringProperty(name="Reference Clip", subtype="FILE_PATH")
+    filepath: StringProperty(name="Reference Clip", subtype="FILE_PATH", options={"PATH_SUPPORTS_BLEND_RELATIVE"})
     filter_glob: StringProperty(default="*.wav;*.flac;*.ogg;*.mp3", options={"HIDDEN"})
     style_name: StringProperty(name="Style Name", description="Name shown in the Identity and Emotion menus")
 
@@ -406,6 +424,118 @@ class DIFFUSIONTALKER_OT_reload_engine(bpy.types.Operator):
         return {"FINISHED"}
 
 
+class DIFFUSIONTALKER_OT_rename_user_style(bpy.types.Operator):
+    bl_idname = "diffusiontalker.rename_user_style"
+    bl_label = "Rename Style"
+    bl_description = (
+        "Rename one of your own styles (its identity and emotion); scenes using the old name show it as missing"
+    )
+    bl_options = {"REGISTER"}  # edits a file outside the .blend: nothing to undo
+
+    style_name: StringProperty(name="Style", description="Your style to rename")
+    new_name: StringProperty(name="New Name")
+
+    def invoke(self, context: bpy.types.Context, event: bpy.types.Event) -> set[str]:
+        if bpy.app.background or context.window is None:
+            return self.execute(context)
+        self.new_name = self.new_name or self.style_name
+        return context.window_manager.invoke_props_dialog(self)
+
+    def execute(self, context: bpy.types.Context) -> set[str]:
+        prefs = preferences.get_preferences(context)
+        try:
+            names = user_styles.rename_user_style(
+                engine.get_engine(prefs), self.style_name, self.new_name, user_styles.library_path()
+            )
+        except ValueError as exc:  # core's weights errors are ValueErrors too
+            self.report({"ERROR"}, str(exc))
+            return {"CANCELLED"}
+        engine.forget_loaded_engines()
+        new_name = self.new_name.strip()
+        settings = getattr(context.scene, "diffusiontalker", None)
+        if settings is not None:  # this scene follows the rename; other scenes show the old name as missing
+            for kind in ("identity", "emotion"):
+                if getattr(settings, kind) == self.style_name:
+                    setattr(settings, kind, new_name)
+        self.report(
+            {"INFO"}, f"Renamed your style '{self.style_name}' to '{new_name}' (your styles: {', '.join(names)})"
+        )
+        return {"FINISHED"}
+
+
+class DIFFUSIONTALKER_OT_delete_user_style(bpy.types.Operator):
+    bl_idname = "diffusiontalker.delete_user_style"
+    bl_label = "Delete Style"
+    bl_description = "Delete one of your own styles from your styles file (shipped styles cannot be deleted)"
+    bl_options = {"REGISTER"}
+
+    style_name: StringProperty(name="Style", description="Your style to delete")
+
+    def invoke(self, context: bpy.types.Context, event: bpy.types.Event) -> set[str]:
+        if bpy.app.background or context.window is None:
+            return self.execute(context)
+        return context.window_manager.invoke_confirm(self, event)
+
+    def execute(self, context: bpy.types.Context) -> set[str]:
+        prefs = preferences.get_preferences(context)
+        try:
+            names = user_styles.delete_user_style(engine.get_engine(prefs), self.style_name, user_styles.library_path())
+        except ValueError as exc:
+            self.report({"ERROR"}, str(exc))
+            return {"CANCELLED"}
+        engine.forget_loaded_engines()
+        self.report({"INFO"}, f"Deleted your style '{self.style_name}' (your styles: {', '.join(names) or 'none'})")
+        return {"FINISHED"}
+
+
+def _face_key(context: bpy.types.Context, object_name: str) -> tuple[bpy.types.Object, bpy.types.Key]:
+    obj = bpy.data.objects.get(object_name) if object_name else context.active_object
+    key = getattr(getattr(obj, "data", None), "shape_keys", None)
+    if obj is None or key is None:
+        raise takes.TakeError(f"'{object_name or 'the active object'}' has no shape keys, so no takes")
+    return obj, key
+
+
+class DIFFUSIONTALKER_OT_activate_take(bpy.types.Operator):
+    bl_idname = "diffusiontalker.activate_take"
+    bl_label = "Use Take"
+    bl_description = "Make this take the face's animation (the current one is kept as an earlier take)"
+    bl_options = {"REGISTER", "UNDO"}
+
+    object_name: StringProperty(name="Object", description="Face mesh; empty: the active object")
+    take: StringProperty(name="Take", description="The take's Action name")
+
+    def execute(self, context: bpy.types.Context) -> set[str]:
+        try:
+            obj, key = _face_key(context, self.object_name)
+            take = takes.activate_take(context.scene, key, self.take)
+        except takes.TakeError as exc:
+            self.report({"ERROR"}, str(exc))
+            return {"CANCELLED"}
+        self.report({"INFO"}, f"'{obj.name}' now plays take '{take.action_name}' (seed {take.seed}, {take.style})")
+        return {"FINISHED"}
+
+
+class DIFFUSIONTALKER_OT_delete_take(bpy.types.Operator):
+    bl_idname = "diffusiontalker.delete_take"
+    bl_label = "Delete Take"
+    bl_description = "Delete this take (its Action, and its sound strip when no other take plays it)"
+    bl_options = {"REGISTER", "UNDO"}
+
+    object_name: StringProperty(name="Object", description="Face mesh; empty: the active object")
+    take: StringProperty(name="Take", description="The take's Action name")
+
+    def execute(self, context: bpy.types.Context) -> set[str]:
+        try:
+            obj, key = _face_key(context, self.object_name)
+            takes.delete_take(context.scene, key, self.take)
+        except takes.TakeError as exc:
+            self.report({"ERROR"}, str(exc))
+            return {"CANCELLED"}
+        self.report({"INFO"}, f"Deleted take '{self.take}' of '{obj.name}'")
+        return {"FINISHED"}
+
+
 classes = (
     DIFFUSIONTALKER_OT_animate,
     DIFFUSIONTALKER_OT_new_take,
@@ -414,5 +544,9 @@ classes = (
     DIFFUSIONTALKER_OT_add_arkit_keys,
     DIFFUSIONTALKER_OT_add_style_from_clip,
     DIFFUSIONTALKER_OT_reload_engine,
+    DIFFUSIONTALKER_OT_rename_user_style,
+    DIFFUSIONTALKER_OT_delete_user_style,
+    DIFFUSIONTALKER_OT_activate_take,
+    DIFFUSIONTALKER_OT_delete_take,
 )
 register, unregister = bpy.utils.register_classes_factory(classes)

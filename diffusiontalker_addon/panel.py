@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import bpy
 
-from . import audio_source, engine, preferences, properties, scene_guard
+from . import audio_source, engine, preferences, properties, scene_guard, style_store, takes
 
 
 class _DiffusionTalkerPanel:
@@ -38,8 +38,10 @@ class DIFFUSIONTALKER_PT_main(_DiffusionTalkerPanel, bpy.types.Panel):
 
         box = layout.box()
         box.label(text="Style", icon="USER")
-        box.prop(settings, "identity")
-        box.prop(settings, "emotion")
+        box.prop(settings, "identity_menu")
+        box.prop(settings, "emotion_menu")
+        for kind, name in style_store.missing_names(settings, context).items():
+            box.label(text=f"{kind.title()} '{name}' is missing from the style library", icon="ERROR")
         box.prop(settings, "emotion_strength", slider=True)
         box.prop(settings, "blinks_per_minute")
         row = box.row(align=True)
@@ -120,5 +122,52 @@ class DIFFUSIONTALKER_PT_options(_DiffusionTalkerPanel, bpy.types.Panel):
             layout.label(text="Add a sound strip in the Video Sequencer first", icon="INFO")
 
 
-classes = (DIFFUSIONTALKER_PT_main, DIFFUSIONTALKER_PT_options)
+class DIFFUSIONTALKER_PT_takes(_DiffusionTalkerPanel, bpy.types.Panel):
+    bl_label = "Takes"
+    bl_parent_id = "DIFFUSIONTALKER_PT_main"
+
+    def draw(self, context: bpy.types.Context) -> None:
+        layout = self.layout
+        obj = context.active_object
+        key = getattr(getattr(obj, "data", None), "shape_keys", None)
+        face_takes = takes.list_takes(key)
+        if not face_takes:
+            layout.label(text="No takes yet: Animate writes one")
+            return
+        for take in face_takes:
+            box = layout.box()
+            row = box.row(align=True)
+            row.label(text=take.action_name, icon="PLAY" if take.active else "DOT")
+            if not take.active:
+                use = row.operator("diffusiontalker.activate_take", text="", icon="CHECKMARK")
+                use.object_name, use.take = obj.name, take.action_name
+            delete = row.operator("diffusiontalker.delete_take", text="", icon="X")
+            delete.object_name, delete.take = obj.name, take.action_name
+            box.label(text=f"seed {take.seed}  ·  {take.style}  ·  {take.audio_name or 'no audio'}")
+
+
+class DIFFUSIONTALKER_PT_user_styles(_DiffusionTalkerPanel, bpy.types.Panel):
+    bl_label = "Your Styles"
+    bl_parent_id = "DIFFUSIONTALKER_PT_main"
+    bl_options = {"DEFAULT_CLOSED"}
+
+    def draw(self, context: bpy.types.Context) -> None:
+        layout = self.layout
+        names = sorted(engine.user_style_names(preferences.get_preferences(context)), key=str.lower)
+        if not names:
+            layout.label(text="None yet: Add Style from Reference Clip")
+        for name in names:
+            row = layout.row(align=True)
+            row.label(text=name, icon="USER")
+            row.operator("diffusiontalker.rename_user_style", text="", icon="GREASEPENCIL").style_name = name
+            row.operator("diffusiontalker.delete_user_style", text="", icon="X").style_name = name
+        layout.operator("diffusiontalker.add_style_from_clip", icon="ADD")
+
+
+classes = (
+    DIFFUSIONTALKER_PT_main,
+    DIFFUSIONTALKER_PT_takes,
+    DIFFUSIONTALKER_PT_user_styles,
+    DIFFUSIONTALKER_PT_options,
+)
 register, unregister = bpy.utils.register_classes_factory(classes)

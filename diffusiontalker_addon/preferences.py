@@ -41,6 +41,7 @@ class DIFFUSIONTALKER_AP_preferences(bpy.types.AddonPreferences):
         name="Weights Folder",
         description="Folder with the trained model and style library; empty: the weights shipped with the add-on",
         subtype="DIR_PATH",
+        options={"PATH_SUPPORTS_BLEND_RELATIVE"},
         default="",
         update=_reload_engine,
     )

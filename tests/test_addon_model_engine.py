@@ -81,6 +81,9 @@ def test_with_corrupt_weights_the_refusal_says_why_the_model_is_not_in_use(
     assert scene_dump() == before
     message = str(refusal.value)
     assert "No reference targets beside" in message and "could not load the model from" in message
+    # It blames the damaged file and says how to get a good one, not "not installed" / "run distill".
+    assert "student.safetensors' is corrupt" in message and "re-install the extension" in message, message
+    assert "not installed" not in message and "distill" not in message, message
 
 
 def test_a_style_from_a_reference_clip_joins_the_menus_and_lives_outside_the_blend(model_addon, tmp_path):
@@ -93,8 +96,8 @@ def test_a_style_from_a_reference_clip_joins_the_menus_and_lives_outside_the_ble
 
     assert user_styles.library_path().is_file()
     settings = bpy.context.scene.diffusiontalker
-    assert "narrator" in [item[0] for item in style_store.identity_items(settings, bpy.context)]
-    assert "narrator" in [item[0] for item in style_store.emotion_items(settings, bpy.context)]
+    assert "narrator" in [item[0] for item in style_store.menu_items("identity", settings, bpy.context)]
+    assert "narrator" in [item[0] for item in style_store.menu_items("emotion", settings, bpy.context)]
     assert (settings.identity, settings.emotion) == ("narrator", "narrator")
     wav = make_clip(tmp_path, "line", with_targets=False)
     assert bpy.ops.diffusiontalker.animate(audio=str(wav), identity="narrator", emotion="narrator") == {"FINISHED"}

@@ -33,7 +33,9 @@ def test_engine_returns_the_targets_at_the_requested_rate_labelled_as_not_the_mo
 
 
 def test_engine_explains_what_is_missing_when_there_are_no_targets(tmp_path):
-    with pytest.raises(FileNotFoundError, match=r"expected 'talk.npz' in the same folder.*install weights"):
+    with pytest.raises(
+        FileNotFoundError, match=r"expected 'talk.npz' in the same folder.*model is not in use.*backend line"
+    ):
         ReferenceTargetsEngine().animate(
             AnimationRequest(audio_path=tmp_path / "talk.wav"), lambda *_: None, threading.Event()
         )

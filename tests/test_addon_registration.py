@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
-
 import pytest
 from test_addon_kit import bpy, make_face, registered_addon
 
@@ -11,8 +9,6 @@ from core.reference_engine import ReferenceTargetsEngine
 from core.rig.arkit import ARKIT_NAMES
 
 OPERATORS = ("animate", "new_take", "cancel", "add_demo_head", "add_arkit_keys", "reload_engine")
-HAS_DEMO_HEAD = importlib.util.find_spec("diffusiontalker_addon.demo_head") is not None
-needs_demo_head = pytest.mark.skipif(not HAS_DEMO_HEAD, reason="diffusiontalker_addon/demo_head.py not there yet")
 
 
 @pytest.fixture
@@ -50,7 +46,6 @@ def test_the_addon_imports_only_relatively_and_never_from_the_repository_root():
                 assert node.module.split(".")[0] != "diffusiontalker_addon", f"{path.name}: use a relative import"
 
 
-@needs_demo_head
 def test_add_demo_head_makes_a_basis_and_52_arkit_keys(addon):
     assert bpy.ops.diffusiontalker.add_demo_head() == {"FINISHED"}
     head = bpy.context.active_object
@@ -58,7 +53,6 @@ def test_add_demo_head_makes_a_basis_and_52_arkit_keys(addon):
     assert len(names) == 53 and set(ARKIT_NAMES) <= set(names)
 
 
-@needs_demo_head
 def test_add_arkit_keys_completes_a_partial_rig(addon):
     face = make_face(key_names=["jawOpen", "Smile"])
     assert bpy.ops.diffusiontalker.add_arkit_keys() == {"FINISHED"}
@@ -80,12 +74,14 @@ def test_style_menus_list_the_engines_identities_and_emotions(addon):
 
     settings = bpy.context.scene.diffusiontalker
     engine = ReferenceTargetsEngine()
-    assert [item[0] for item in style_store.identity_items(settings, bpy.context)] == engine.identities()
-    assert [item[0] for item in style_store.emotion_items(settings, bpy.context)] == engine.emotions()
-    settings.emotion = "happy"
-    assert settings.emotion == "happy"
+    assert [item[0] for item in style_store.menu_items("identity", settings, bpy.context)] == engine.identities()
+    emotions = [item[0] for item in style_store.menu_items("emotion", settings, bpy.context)]
+    assert sorted(emotions) == sorted(engine.emotions()) and emotions[0] == "neutral"  # the default leads
+    settings.emotion_menu = "happy"
+    assert settings.emotion == "happy" and settings.emotion_menu == "happy"
     # the same list object every time: Blender keeps pointers into it
-    assert style_store.emotion_items(settings, bpy.context) is style_store.emotion_items(settings, bpy.context)
+    first = style_store.menu_items("emotion", settings, bpy.context)
+    assert first is style_store.menu_items("emotion", settings, bpy.context)
 
 
 def test_without_model_weights_the_engine_falls_back_to_labelled_reference_targets(addon, tmp_path):

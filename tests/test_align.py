@@ -90,7 +90,6 @@ def test_given_pronunciations_let_unknown_words_align(tmp_path):
 
 @pytest.mark.tts
 def test_recording_and_transcript_become_a_training_clip(tmp_path):
-    pytest.importorskip("core.data.face_targets", reason="core.data.face_targets not written yet")
     from core.data.clip import load_clip
 
     flite_speech(tmp_path / "fox.wav", SENTENCE)

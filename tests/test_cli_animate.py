@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -99,3 +101,103 @@ def test_plot_takes_draws_two_takes_side_by_side(weights_dir, speech_like_wav, t
     image = imread(out)
     assert image.shape[1] > image.shape[0]  # two columns side by side
     assert main(["plot-takes", str(a), "--out", str(out), "--labels", "x,y"]) == 2  # labels must match the takes
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "says"),
+    [
+        ("--emotion-strength", "nan", "not a finite number"),
+        ("--emotion-strength", "inf", "not a finite number"),
+        ("--emotion-strength", "2.5", "between 0 and 2"),
+        ("--steps", "0", "between 1 and 64"),
+        ("--steps", "65", "between 1 and 64"),
+        ("--fps", "0", "between 1 and 240"),
+        ("--fps", "nan", "not a finite number"),
+        ("--blinks-per-minute", "-1", "between 0 and 60"),
+        ("--blinks-per-minute", "61", "between 0 and 60"),
+        ("--seed", "-1", ">= 0"),
+        ("--seed", "1.5", "not a whole number"),
+    ],
+)
+def test_numeric_options_refuse_nan_inf_and_out_of_range_naming_the_option(
+    weights_dir, speech_like_wav, tmp_path, capsys, option, value, says
+):
+    out = tmp_path / "take.npz"
+    with pytest.raises(SystemExit) as exited:
+        main(["animate", str(speech_like_wav), "--out", str(out), "--model", str(weights_dir), f"{option}={value}"])
+    assert exited.value.code == 2
+    error = capsys.readouterr().err
+    assert f"argument {option}: " in error and says in error, error
+    assert not out.exists()
+
+
+def test_list_styles_prints_identities_with_readable_names_and_emotions(capsys):
+    assert main(["animate", "--list-styles"]) == 0
+    out = capsys.readouterr().out
+    assert "identities (--style):" in out and "piper_joe" in out and "Joe - US male, warm" in out
+    assert "emotions (--emotion): angry, happy, neutral, sad, surprised" in out
+
+
+def _read_only_folder(tmp_path):
+    """A folder that refuses new files: chmod works for ordinary users; root ignores it, but not sysfs."""
+    import os
+
+    if os.geteuid() == 0:
+        return Path("/sys")
+    folder = tmp_path / "read_only"
+    folder.mkdir()
+    folder.chmod(0o555)
+    return folder
+
+
+def test_unwritable_outputs_are_refused_before_the_model_loads(speech_like_wav, tmp_path, capsys):
+    (tmp_path / "take.npz").mkdir()  # a folder named like the file
+    (tmp_path / "plain_file").write_text("not a folder")
+    missing_model = str(tmp_path / "no_weights_here")  # loading it would fail: the output check must come first
+    for out, says in (
+        (tmp_path / "take.npz", "is a folder"),
+        (_read_only_folder(tmp_path) / "take.npz", "cannot be written"),
+        (tmp_path / "plain_file" / "take.csv", "cannot be written"),
+    ):
+        code = main(["animate", str(speech_like_wav), "--out", str(out), "--model", missing_model])
+        error = capsys.readouterr().err
+        assert code == 2 and error.count("\n") == 1 and error.startswith("error: --out ") and says in error, error
+        assert "Traceback" not in error and "no_weights_here" not in error
+
+
+FULL_DISK_SCRIPT = """
+import resource, signal, sys
+from core.cli import main
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # an over-size write fails with EFBIG, as a full disk fails it
+resource.setrlimit(resource.RLIMIT_FSIZE, (2000, 2000))
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def test_a_write_that_fails_midway_exits_2_with_one_line_and_leaves_no_file(weights_dir, speech_like_wav, tmp_path):
+    import subprocess
+    import sys
+
+    out = tmp_path / "takes" / "take.csv"  # the csv of 2 s is ~30 kB: far over the 2000-byte limit
+    completed = subprocess.run(
+        [sys.executable, "-c", FULL_DISK_SCRIPT, "animate", str(speech_like_wav), "--out", str(out),
+         "--model", str(weights_dir)],
+        capture_output=True, text=True, timeout=300, cwd=Path(__file__).resolve().parents[1],
+        env={**__import__("os").environ, "PYTHONDONTWRITEBYTECODE": "1"},
+    )  # fmt: skip
+    assert completed.returncode == 2, completed.stderr[-2000:]
+    error_lines = [line for line in completed.stderr.split("\n") if line.startswith("error:")]
+    assert len(error_lines) == 1 and "writing" in error_lines[0] and "nothing was written" in error_lines[0]
+    assert "Traceback" not in completed.stderr
+    assert list(out.parent.iterdir()) == []  # no take, no temporary file
+
+
+def test_an_error_after_progress_starts_gets_a_line_of_its_own(weights_dir, tmp_path, capsys):
+    broken = tmp_path / "broken.wav"
+    broken.write_bytes(b"RIFF\x00\x01\x00\x00WAVEjunk" + bytes(range(256)) * 8)  # decoding fails after "loading"
+    code = main(["animate", str(broken), "--out", str(tmp_path / "take.npz"), "--model", str(weights_dir)])
+    err = capsys.readouterr().err
+    assert code == 2 and "[  0.0%] loading broken.wav" in err
+    error_line = next(line for line in err.split("\n") if "error:" in line)
+    assert error_line.startswith("error: "), repr(error_line)
+    assert not (tmp_path / "take.npz").exists()
