@@ -308,7 +308,7 @@ def build_parser() -> argparse.ArgumentParser:
         "and its robustness to degraded audio)",
     )  # fmt: skip
     ev.add_argument("--steps", type=int, help="sampling steps (default: the model's own)")
-    ev.add_argument("--max-clips", type=int, help="clips animated (default: 60 for heldout, 24 for real-dev)")
+    ev.add_argument("--max-clips", type=int, help="clips animated (default: 60 for heldout, 16 for real-dev)")
     ev.add_argument("--no-robustness", action="store_true", help="real-dev: skip the degraded-audio passes")
     ev.add_argument("--json", help="write the report here")
     ev.set_defaults(func=_eval)

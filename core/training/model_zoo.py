@@ -33,9 +33,10 @@ from core.weights_io import sha256_of_file
 RUN_DIRS = {"teacher": Path("runs/teacher"), "baseline": Path("runs/baseline")}
 WEIGHTS_DIR = Path(__file__).resolve().parents[2] / "weights"
 REAL_SPEECH_SPLIT = "real-dev"
-# real-dev: ~0.9 s per clip for the student on 2 CPU cores with the four degradations (5 passes), so 24 clips stay
-# under ~2 min; without robustness the same budget covers ~5x more.
-DEFAULT_MAX_CLIPS = {"heldout": 60, REAL_SPEECH_SPLIT: 24}
+# real-dev with the four degradations is 5 passes (style reference + take per clip and pass). Measured for the student
+# on 2 shared cores: 4 clips (10.1 s of espeak-ng speech) took 23 s of CPU, ~1.1 s per clip-pass of 2.5 s audio, so
+# 16 clips of ~4 s stay under ~2 min; without robustness the same budget covers ~5x more.
+DEFAULT_MAX_CLIPS = {"heldout": 60, REAL_SPEECH_SPLIT: 16}
 
 
 def _run_engine(talker, encoder, *, model: str, steps: int, window: WindowPlan, weights: Path) -> DiffusionTalkerEngine:
