@@ -43,7 +43,7 @@ def join_clips(corpus: Path, split: str, seconds: float, out: Path) -> Path:
 
 
 def _join_regions(frames: int, window_frames: int, prefix_frames: int, crossfade_frames: int) -> list[slice]:
-    """Where DiffusionTalker.windowed_generate joins windows, as slices of the frame-to-frame changes.
+    """Where core.sampling.windowed_sample joins windows, as slices of the frame-to-frame changes.
 
     The first window writes frames [0, window); each next one writes `window - prefix - crossfade` new frames,
     cross-fading the `crossfade` frames before them. A join's region is that cross-fade plus the step into the
@@ -152,18 +152,17 @@ def model_megabytes(weights_dir: Path) -> tuple[float, float]:
 
 
 def lve_ratio(weights_dir: Path, corpus: Path, clips: int | None) -> tuple[float, float]:
-    """(student LVE, teacher LVE) on the same held-out clips (None: all of them), each with its own features and
-    steps. All of them by default: on 40 or 60 clips the ratio moved by +-0.07 with the choice of clips."""
-    from core.evaluation import evaluate
-    from core.training.corpus_features import load_training_set
-    from core.training.export import shipped_talker
+    """(student LVE, teacher LVE) on the same held-out clips (None: all of them), each through its engine (features
+    from the audio, its steps and window plan: what `animate` runs). All of them by default: on 40 or 60 clips the
+    ratio moved by +-0.07 with the choice of clips."""
+    from core.evaluation import evaluate, load_eval_clips
+    from core.inference import load_engine
 
+    heldout = load_eval_clips(corpus, ["heldout_voices", "heldout_sentences"])
     results = []
     for model in ("student", "teacher"):
-        talker, spec = shipped_talker(weights_dir, model, corpus)
-        heldout = load_training_set(corpus, ["heldout_voices", "heldout_sentences"], spec, progress=False)
-        train = load_training_set(corpus, "train", spec, limit=200, progress=False)
-        report = evaluate(talker, heldout, train, max_clips=clips, diversity_clips=0)
+        engine = load_engine(weights_dir, device="cpu", backend="torch", model=model)
+        report = evaluate(engine, heldout, None, max_clips=clips, diversity_clips=0)
         results.append(report["lve"])
     return results[0], results[1]
 

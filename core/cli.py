@@ -130,7 +130,10 @@ def _eval(a: argparse.Namespace) -> int:
 
     from core.training.model_zoo import evaluate_model
 
-    _print_json(evaluate_model(a.model, Path(a.data), a.split, steps=a.steps, max_clips=a.max_clips), a.json)
+    report = evaluate_model(
+        a.model, Path(a.data), a.split, steps=a.steps, max_clips=a.max_clips, robustness=not a.no_robustness
+    )
+    _print_json(report, a.json)
     return 0
 
 
@@ -332,14 +335,19 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override one config value")
     tr.set_defaults(func=_train)
 
-    ev = sub.add_parser("eval", help="evaluate a model on a held-out split (LVE, FDD, lip sync, style, speed)")
-    ev.add_argument("--model", required=True, help="teacher | student | baseline | a run dir | a weights dir")
-    ev.add_argument("--data", default="data/corpus")
-    ev.add_argument(
-        "--split", default="heldout", help="heldout (both held-out splits) | heldout_voices | heldout_sentences"
+    ev = sub.add_parser(
+        "eval", help="evaluate a model through the engine on a held-out split (LVE, FDD, lip sync, style, speed)"
     )
+    ev.add_argument("--model", required=True, help="teacher | student | baseline | a run dir | a weights dir")
+    ev.add_argument("--data", default="data/corpus", help="a corpus, or real recordings (data/real_speech)")
+    ev.add_argument(
+        "--split", default="heldout",
+        help="heldout (both held-out splits) | heldout_voices | heldout_sentences | real-dev (real speech: lip sync "
+        "and its robustness to degraded audio)",
+    )  # fmt: skip
     ev.add_argument("--steps", type=int, help="sampling steps (default: the model's own)")
-    ev.add_argument("--max-clips", type=int, default=60)
+    ev.add_argument("--max-clips", type=int, help="clips animated (default: 60 for heldout, 16 for real-dev)")
+    ev.add_argument("--no-robustness", action="store_true", help="real-dev: skip the degraded-audio passes")
     ev.add_argument("--json", help="write the report here")
     ev.set_defaults(func=_eval)
 

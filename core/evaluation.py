@@ -1,42 +1,135 @@
-"""`python -m core eval`: the one evaluation every model (teacher, baseline, students) is judged by.
+"""`python -m core eval`: the one evaluation every model (teacher, baseline, students) is judged by, through the engine.
 
-A model under evaluation is a `Talker`: a DiffusionTalker plus the function that turns a clip into its audio features
-(the cached frozen-Whisper features for the teacher, the student's own small encoder on the waveform for a student),
-and a step count. On a held-out split it reports:
+A model under evaluation is a `DiffusionTalkerEngine` (core/inference.py): what the CLI and the add-on run. Each clip's
+AUDIO goes through `engine.animate_audio` (features from the waveform, the engine's noise and window plan), with the
+style given as embeddings from `engine.style_from_reference` of ANOTHER clip (a user brings a voice recording, not
+motion) and no blink layer (the metrics judge the model). So every number is a number of what ships.
+
+On the corpus' held-out split (`evaluate`, targets known) it reports:
 - motion accuracy: LVE (mouth-region L2 per frame), upper-face error, FDD (upper-face dynamics deviation);
-- lip sync: bilabial closure hit rate on P/B/M, AUC of lip aperture in open vowels vs bilabials, lips closed in pauses;
+- lip sync: bilabial closure hit rate on P/B/M, AUC of lip aperture in open vowels vs bilabials, lips closed in
+  pauses, silence ratio, lag;
 - style: top-1 speaker retrieval (identity embeddings of held-out sentences vs per-speaker centroids of training
   clips), emotion accuracy (nearest emotion centroid), the upper-face shift when only the emotion changes;
 - diversity across seeds, and seconds of compute per second of audio.
-Every reference clip is encoded from audio alone: users bring a voice recording, not motion.
+On real speech (`evaluate_real_speech`, no motion targets) the lip-sync measures alone, also on degraded copies of the
+audio (core.audio_augment.degrade) for a robustness table.
 """
 
 from __future__ import annotations
 
+import json
 import time
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
 from core import metrics
-from core.models.talker import DiffusionTalker
-from core.training.corpus_features import TrainingClip
+from core.style_library import DEFAULT_IDENTITY, NEUTRAL_EMOTION
+
+if TYPE_CHECKING:
+    from core.inference import DiffusionTalkerEngine
+
+Progress = Callable[[int, int], None]
 
 
 @dataclass
-class Talker:
-    model: DiffusionTalker
-    features: Callable[[TrainingClip], torch.Tensor]  # clip -> (frames, audio_dim) on the clip's motion frames
-    steps: int
-    name: str = "model"
+class EvalClip:
+    """One corpus clip as evaluation reads it: its audio and labels (the engine computes everything else)."""
+
+    clip_id: str  # "clips/VOICE/ID"
+    speaker: str
+    emotion: str
+    audio: np.ndarray  # (samples,) float32, 16 kHz mono
+    motion: np.ndarray  # (frames, 52) in [0, 1]: the targets (placeholders for real speech)
+    fps: float
+    phones: list[str]
+    phone_times: np.ndarray  # (N, 2) seconds
+
+    @property
+    def seconds(self) -> float:
+        return self.audio.size / 16_000
 
 
-def cached_features(clip: TrainingClip) -> torch.Tensor:
-    """The teacher's features: what corpus_features stored (frozen encoder, aligned to motion frames)."""
-    return torch.from_numpy(clip.audio)
+def read_splits(data: Path) -> dict[str, list[str]]:
+    path = Path(data) / "splits.json"
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"{path} not found: point --data at a corpus made by `python -m core data generate` (or a folder of "
+            "clips with a splits.json listing their ids per split)"
+        )
+    return json.loads(path.read_text())
+
+
+def load_eval_clips(data: Path, splits: str | list[str], ids: list[str] | None = None) -> list[EvalClip]:
+    """The clips of `splits` (splits.json order; only `ids` when given), each with its wav at 16 kHz."""
+    from core.audio import load_audio
+    from core.data.clip import load_clip
+
+    data = Path(data)
+    listed = read_splits(data)
+    names = [splits] if isinstance(splits, str) else list(splits)
+    unknown = [n for n in names if n not in listed]
+    if unknown:
+        raise ValueError(f"split(s) {unknown} not in {data / 'splits.json'}; it has {sorted(listed)}")
+    wanted = None if ids is None else set(ids)
+    chosen = [clip_id for n in names for clip_id in listed[n] if wanted is None or clip_id in wanted]
+    if not chosen:
+        raise ValueError(f"split {names} of {data} holds no clips")
+    clips = []
+    for clip_id in chosen:
+        clip = load_clip(data / f"{clip_id}.npz", with_audio=False)
+        wav = data / f"{clip_id}.wav"
+        if not wav.is_file():
+            raise FileNotFoundError(f"{wav} is missing: every clip needs its audio next to its .npz")
+        clips.append(
+            EvalClip(clip_id, clip.speaker, clip.emotion, load_audio(wav), clip.weights, clip.fps, clip.phones,
+                     np.asarray(clip.phone_times, np.float64))
+        )  # fmt: skip
+    return clips
+
+
+def spread(items: list, n: int | None) -> list:
+    """n items spread evenly over the list (deterministic), so every voice and emotion is represented."""
+    if n is None or len(items) <= n:
+        return list(items)
+    return [items[i] for i in np.linspace(0, len(items) - 1, n).round().astype(int)]
+
+
+StyleCache = dict[str, tuple[np.ndarray, np.ndarray]]  # clip id -> (identity, emotion) of its plain audio
+
+
+def embed_clips(
+    engine: DiffusionTalkerEngine, clips: list[EvalClip], cache: StyleCache | None = None
+) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """Identity and emotion embeddings (clip id -> (embed_dim,)) of each clip's audio; `cache` keeps them between
+    calls on the same engine (a clip is embedded once per evaluation)."""
+    cache = {} if cache is None else cache
+    identity, emotion = {}, {}
+    for clip in clips:
+        if clip.clip_id not in cache:
+            cache[clip.clip_id] = engine.style_from_reference(clip.audio)
+        identity[clip.clip_id], emotion[clip.clip_id] = cache[clip.clip_id]
+    return identity, emotion
+
+
+def animate_clip(
+    engine: DiffusionTalkerEngine,
+    audio: np.ndarray,
+    identity: np.ndarray,
+    emotion: np.ndarray,
+    fps: float,
+    seed: int = 0,
+    steps: int | None = None,
+) -> np.ndarray:
+    """(frames, 52) the engine's take of `audio` with the style embeddings, at `fps`, without blinks."""
+    return engine.animate_audio(
+        audio, identity, emotion, seed=seed, steps=steps, fps=fps, blinks_per_minute=0.0
+    ).weights
 
 
 def _style_centroids(embeddings: dict[str, np.ndarray], labels: dict[str, str]) -> dict[str, np.ndarray]:
@@ -55,76 +148,81 @@ def _nearest(embedding: np.ndarray, centroids: dict[str, np.ndarray]) -> str:
     return names[int(np.argmax([embedding @ centroids[n] for n in names]))]
 
 
-@torch.no_grad()
-def embed_clips(talker: Talker, clips: list[TrainingClip]) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
-    """Audio-only identity and emotion embeddings of each clip."""
-    identity, emotion = {}, {}
-    for clip in clips:
-        style = talker.model.encode_style(talker.features(clip)[None], prosody=clip.prosody_batch())
-        identity[clip.clip_id], emotion[clip.clip_id] = style.identity[0].numpy(), style.emotion[0].numpy()
-    return identity, emotion
+def lip_sync_row(weights: np.ndarray, clip: EvalClip) -> dict[str, float]:
+    """The lip-sync measures of one take (those that need no motion targets)."""
+    args = (weights, clip.phones, clip.phone_times, clip.fps)
+    return {
+        "bilabial_closure_hit_rate": metrics.bilabial_closure_hit_rate(*args),
+        "vowel_bilabial_aperture_auc": metrics.vowel_bilabial_aperture_auc(*args),
+        "silence_ratio": metrics.silence_ratio(*args),
+        "lag_ms": metrics.lip_sync_lag_ms(*args),
+    }
 
 
-@torch.no_grad()
+def _means(rows: dict[str, list[float]]) -> dict[str, float]:
+    return {
+        name: float(np.nanmean(values)) if np.isfinite(values).any() else float("nan") for name, values in rows.items()
+    }
+
+
 def evaluate(
-    talker: Talker,
-    heldout: list[TrainingClip],
-    reference_clips: list[TrainingClip],
-    retrieval_clips: list[TrainingClip] | None = None,
+    engine: DiffusionTalkerEngine,
+    heldout: list[EvalClip],
+    reference_clips: list[EvalClip] | None,
+    retrieval_clips: list[EvalClip] | None = None,
     max_clips: int | None = 60,
     diversity_clips: int = 6,
     seeds: int = 3,
-    progress: Callable[[int, int], None] | None = None,
+    steps: int | None = None,
+    progress: Progress | None = None,
+    style_cache: StyleCache | None = None,
 ) -> dict:
-    """Metrics of `talker` on `heldout` clips.
+    """Metrics of `engine` on `heldout` clips (with motion targets).
 
-    reference_clips: clips with known speaker/emotion (the training split) that define the style centroids.
+    reference_clips: clips with known speaker/emotion (the training split) that define the style centroids for
+    speaker retrieval, emotion accuracy and the emotion swap; None leaves those out (motion and lip sync only).
     retrieval_clips: clips of the training voices never trained on (held-out sentences) for speaker retrieval;
     default: `heldout`. Each held-out clip is animated with the style of ANOTHER held-out clip of the same speaker
     and emotion (never its own), as a user would do with a reference recording.
     """
-    model = talker.model.eval()
-    clips = heldout if max_clips is None else _spread(heldout, max_clips)
-    ref_identity, ref_emotion = embed_clips(talker, _spread(reference_clips, 400))
-    speaker_of = {c.clip_id: c.speaker for c in reference_clips}
-    emotion_of = {c.clip_id: c.emotion for c in reference_clips}
-    speaker_centroids = _style_centroids(ref_identity, speaker_of)
-    emotion_centroids = _style_centroids(ref_emotion, emotion_of)
-
-    held_identity, held_emotion = embed_clips(talker, heldout)
+    clips = spread(heldout, max_clips)
+    steps = int(steps or engine.steps)
+    style_cache = {} if style_cache is None else style_cache
+    held_identity, held_emotion = embed_clips(engine, heldout, style_cache)
     by_style: dict[tuple[str, str], list[str]] = defaultdict(list)
     for c in heldout:
         by_style[(c.speaker, c.emotion)].append(c.clip_id)
 
-    # The emotion pair whose swap is measured: happy vs sad when the corpus has them.
-    swap_pair = [e for e in ("happy", "sad", "angry", "surprised", "neutral") if e in emotion_centroids][:2]
-    if len(swap_pair) < 2:
-        raise ValueError(
-            f"the reference clips need two emotions to measure a style swap, found {sorted(emotion_centroids)}"
-        )
+    emotion_centroids: dict[str, np.ndarray] = {}
+    speaker_centroids: dict[str, np.ndarray] = {}
+    swap_pair: list[str] = []
+    if reference_clips is not None:
+        ref_identity, ref_emotion = embed_clips(engine, spread(reference_clips, 400), style_cache)
+        speaker_centroids = _style_centroids(ref_identity, {c.clip_id: c.speaker for c in reference_clips})
+        emotion_centroids = _style_centroids(ref_emotion, {c.clip_id: c.emotion for c in reference_clips})
+        # The emotion pair whose swap is measured: happy vs sad when the corpus has them.
+        swap_pair = [e for e in ("happy", "sad", "angry", "surprised", "neutral") if e in emotion_centroids][:2]
+        if len(swap_pair) < 2:
+            raise ValueError(
+                f"the reference clips need two emotions to measure a style swap, found {sorted(emotion_centroids)}"
+            )
+
     rows: dict[str, list[float]] = defaultdict(list)
     compute_s, audio_s = 0.0, 0.0
     for index, clip in enumerate(clips):
         others = [k for k in by_style[(clip.speaker, clip.emotion)] if k != clip.clip_id] or [clip.clip_id]
         ref_id = others[index % len(others)]
-        identity = torch.from_numpy(held_identity[ref_id])[None]
-        emotion = torch.from_numpy(held_emotion[ref_id])[None]
+        identity, emotion = held_identity[ref_id], held_emotion[ref_id]
         started = time.perf_counter()
-        feats = talker.features(clip)[None]  # (1, frames, audio_dim)
-        tokens = model.personalizer.fuse(identity, emotion)
-        pred = model.generate(feats, tokens, steps=talker.steps, seed=0)[0].numpy()
+        pred = animate_clip(engine, clip.audio, identity, emotion, clip.fps, 0, steps)  # (frames, 52)
         compute_s += time.perf_counter() - started
-        audio_s += clip.frames / clip.fps
+        audio_s += clip.seconds
         gt = clip.motion
         rows["lve"].append(metrics.lip_error(pred, gt))
         rows["upper_face_error"].append(metrics.upper_face_error(pred, gt))
         rows["fdd"].append(metrics.upper_face_dynamics_deviation(pred, gt))
-        rows["bilabial_closure_hit_rate"].append(
-            metrics.bilabial_closure_hit_rate(pred, clip.phones, clip.phone_times, clip.fps)
-        )
-        rows["vowel_bilabial_aperture_auc"].append(
-            metrics.vowel_bilabial_aperture_auc(pred, clip.phones, clip.phone_times, clip.fps)
-        )
+        for name, value in lip_sync_row(pred, clip).items():
+            rows[name].append(value)
         rows["silence_closed_fraction"].append(
             metrics.silence_closed_fraction(pred, clip.phones, clip.phone_times, clip.fps)
         )
@@ -133,25 +231,35 @@ def evaluate(
         )
         if index < diversity_clips:
             takes = [pred] + [
-                model.generate(feats, tokens, steps=talker.steps, seed=s)[0].numpy() for s in range(1, seeds)
+                animate_clip(engine, clip.audio, identity, emotion, clip.fps, s, steps) for s in range(1, seeds)
             ]
             rows["diversity"].append(metrics.diversity(takes))
             rows["diversity_upper_face"].append(metrics.diversity(takes, metrics.UPPER))
-            # Same audio, same identity, two emotions: how far the upper face moves (the style dropdown's effect).
-            a, b = swap_pair
-            fused = [
-                model.personalizer.fuse(identity, torch.from_numpy(emotion_centroids[n])[None].float()) for n in (a, b)
-            ]
-            shifted = [model.generate(feats, f, steps=talker.steps, seed=0)[0].numpy() for f in fused]
-            rows["emotion_swap_upper_face_shift"].append(metrics.upper_face_style_shift(*shifted))
+            if swap_pair:  # same audio, same identity, two emotions: how far the upper face moves
+                shifted = [
+                    animate_clip(engine, clip.audio, identity, emotion_centroids[n], clip.fps, 0, steps)
+                    for n in swap_pair
+                ]
+                rows["emotion_swap_upper_face_shift"].append(metrics.upper_face_style_shift(*shifted))
         if progress is not None:
             progress(index + 1, len(clips))
 
+    report = _means(rows)
+    report.update(
+        model=engine.model,
+        steps=steps,
+        clips=len(clips),
+        seconds=audio_s,
+        compute_seconds_per_audio_second=compute_s / max(audio_s, 1e-9),
+        weights_sha256=engine.model_sha256,
+    )
+    if reference_clips is None:
+        return report
     retrieval = heldout if retrieval_clips is None else retrieval_clips
     if retrieval is heldout:
         retrieval_identity = held_identity
     else:
-        retrieval_identity, _ = embed_clips(talker, retrieval)
+        retrieval_identity = embed_clips(engine, retrieval, style_cache)[0]
     speaker_hits = [
         _nearest(retrieval_identity[c.clip_id], speaker_centroids) == c.speaker
         for c in retrieval
@@ -163,23 +271,80 @@ def evaluate(
     for c in heldout:
         row = confusion.setdefault(c.emotion, {})
         row[emotion_guess[c.clip_id]] = row.get(emotion_guess[c.clip_id], 0) + 1
-
-    report = {name: float(np.nanmean(values)) for name, values in rows.items()}
     report.update(
-        model=talker.name,
-        steps=talker.steps,
-        clips=len(clips),
         speaker_retrieval_top1=float(np.mean(speaker_hits)) if speaker_hits else float("nan"),
         emotion_accuracy=float(np.mean(emotion_hits)) if emotion_hits else float("nan"),
         emotion_confusion=confusion,
-        compute_seconds_per_audio_second=compute_s / max(audio_s, 1e-9),
         emotion_swap_pair="/".join(swap_pair),
     )
     return report
 
 
-def _spread(clips: list[TrainingClip], n: int) -> list[TrainingClip]:
-    """n clips spread evenly over the list (deterministic), so every voice and emotion is represented."""
-    if len(clips) <= n:
-        return list(clips)
-    return [clips[i] for i in np.linspace(0, len(clips) - 1, n).round().astype(int)]
+def real_speech_styles(
+    engine: DiffusionTalkerEngine, clips: list[EvalClip], pool: list[EvalClip], transform=None
+) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """clip id -> (identity, emotion): from another clip of the same speaker in `pool` (its audio after `transform`)
+    when the speaker has several, else the library's "default" identity and "neutral" emotion."""
+    by_speaker: dict[str, list[EvalClip]] = defaultdict(list)
+    for c in pool:
+        by_speaker[c.speaker].append(c)
+    fallback = (engine.styles.identity(DEFAULT_IDENTITY), engine.styles.emotion(NEUTRAL_EMOTION))
+    styles = {}
+    for index, clip in enumerate(clips):
+        others = [c for c in by_speaker[clip.speaker] if c.clip_id != clip.clip_id]
+        if not others:
+            styles[clip.clip_id] = fallback
+            continue
+        reference = others[index % len(others)].audio
+        styles[clip.clip_id] = engine.style_from_reference(reference if transform is None else transform(reference))
+    return styles
+
+
+def evaluate_real_speech(
+    engine: DiffusionTalkerEngine,
+    clips: list[EvalClip],
+    pool: list[EvalClip] | None = None,
+    degradations: tuple[str, ...] = (),
+    steps: int | None = None,
+    progress: Progress | None = None,
+) -> dict:
+    """Lip sync of `engine` on real recordings (no motion targets): closure hit rate, aperture AUC, silence ratio,
+    lag; then the same on each degraded copy of the clips (core.audio_augment.degrade, seed 0; the style reference
+    is degraded too, as a user's whole recording would be). pool: where style references come from (default clips).
+    """
+    steps = int(steps or engine.steps)
+    pool = clips if pool is None else pool
+    passes = [None, *degradations]
+    done, total = 0, len(passes) * len(clips)
+    report: dict = {}
+    for kind in passes:
+        transform = None if kind is None else _degrader(kind)
+        styles = real_speech_styles(engine, clips, pool, transform)
+        rows: dict[str, list[float]] = defaultdict(list)
+        for clip in clips:
+            audio = clip.audio if transform is None else transform(clip.audio)
+            pred = animate_clip(engine, audio, *styles[clip.clip_id], clip.fps, 0, steps)
+            for name, value in lip_sync_row(pred, clip).items():
+                rows[name].append(value)
+            done += 1
+            if progress is not None:
+                progress(done, total)
+        if kind is None:
+            report.update(_means(rows))
+        else:
+            report.setdefault("robustness", {})[kind] = _means(rows)
+    report.update(
+        clips=len(clips),
+        seconds=float(sum(c.seconds for c in clips)),
+        speakers=len({c.speaker for c in clips}),
+        weights_sha256=engine.model_sha256,
+        model=engine.model,
+        steps=steps,
+    )
+    return report
+
+
+def _degrader(kind: str) -> Callable[[np.ndarray], np.ndarray]:
+    from core.audio_augment import degrade
+
+    return lambda audio: degrade(audio, kind, seed=0)

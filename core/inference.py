@@ -33,7 +33,7 @@ import threading
 import time
 import warnings
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -44,8 +44,10 @@ from core.audio import load_audio, validate_speech_audio
 from core.blink_layer import add_blinks
 from core.data.resample import resample_weights
 from core.models.audio_features import SAMPLE_RATE, features_at_fps, frames_for_samples
-from core.numpy_student import NoiseSource, NumpyStudentEncoder, NumpyTalker, seeded_noise, windowed_sample
+from core.numpy_student import NumpyStudentEncoder, NumpyTalker
 from core.prosody_features import prosody_features
+from core.sampling import FramesProgress, NoiseSource, seeded_noise
+from core.sampling import WindowPlan as WindowPlan  # re-exported: weights files and callers name it here
 from core.style_library import NEUTRAL_EMOTION, StyleLibrary
 from core.weights_io import (
     FIX_HINT,
@@ -70,15 +72,6 @@ STYLES_FILE = "styles.safetensors"
 TEACHER_FILE = "teacher.safetensors"
 TEACHER_STYLES_FILE = "teacher_styles.safetensors"
 MODEL_FILES = {"student": (STUDENT_FILE, STYLES_FILE), "teacher": (TEACHER_FILE, TEACHER_STYLES_FILE)}
-
-
-@dataclass(frozen=True)
-class WindowPlan:
-    """How long audio is cut for generation (DiffusionTalker.windowed_generate), in model frames."""
-
-    window_frames: int = 240
-    prefix_frames: int = 30
-    crossfade_frames: int = 8
 
 
 # The 2-step student's plan: its per-window cost is mostly fixed (two short passes), so fewer, longer windows are
@@ -117,7 +110,8 @@ class TorchBackend:
             with torch.no_grad():
                 mel = torch.from_numpy(log_mel(audio16k)).to(self.device)[None]  # (1, 80, mel_frames)
                 return self.encoder(mel)[0].float().cpu().numpy()
-        return self.encoder.encode(audio16k).float().cpu().numpy()  # Whisper: its own device
+        features = self.encoder.encode(audio16k)  # Whisper: its own device
+        return np.asarray(features.float().cpu().numpy() if hasattr(features, "detach") else features, np.float32)
 
     def encode_style(self, feats: np.ndarray, prosody: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         import torch
@@ -139,45 +133,18 @@ class TorchBackend:
                 tensor(identity)[None], tensor(emotion)[None], strength, tensor(neutral)
             )
 
-    def sample(self, audio: torch.Tensor, tokens, steps: int, noise: NoiseSource, guidance: float, prefix):
-        """DiffusionTalker._sample with the initial noise from `noise`: normalised (batch, frames, 52)."""
+    def generate(
+        self, feats, tokens, steps: int, noise: NoiseSource, guidance: float, plan: WindowPlan,
+        progress: FramesProgress | None,
+    ) -> np.ndarray:  # fmt: skip
+        """(batch, frames, 52) in [0, 1] for aligned features (batch, frames, audio_dim): DiffusionTalker.generate."""
         import torch
 
-        from core.models.diffusion import DDIMSampler
-
-        talker = self.talker
-        b, frames, _ = audio.shape
-        prefix_full, prefix_mask = None, None
-        if prefix is not None:
-            k = prefix.shape[1]
-            prefix_full = torch.zeros(b, frames, prefix.shape[2], device=audio.device)
-            prefix_full[:, :k] = prefix
-            prefix_mask = (torch.arange(frames, device=audio.device) < k).expand(b, frames)
-        shape = (b, frames, self.motion_dim)
-        if talker.config.deterministic:  # the regression baseline: one pass from x_t = 0 at t = 1
-            steps, x = 1, torch.zeros(shape, device=audio.device)
-        else:
-            x = torch.from_numpy(np.asarray(noise(shape), np.float32)).to(audio.device)  # (batch, frames, 52)
-        sampler = DDIMSampler(steps)
-        for t in sampler.timesteps:
-            x0_pred = talker.denoise(x, t, audio, tokens, guidance, prefix_full, prefix_mask)
-            x = sampler.step(x0_pred, t, x)
-        return x
-
-    def generate(self, feats, tokens, steps, noise, guidance, plan: WindowPlan, progress) -> np.ndarray:
-        """(batch, frames, 52) in [0, 1] for aligned features (batch, frames, audio_dim)."""
-        import torch
-
-        with torch.no_grad():
-            audio = torch.from_numpy(np.asarray(feats, np.float32)).to(self.device)
-
-            def sample_window(start: int, end: int, known: np.ndarray | None) -> np.ndarray:
-                prefix = None if known is None else torch.from_numpy(known).to(self.device)
-                return self.sample(audio[:, start:end], tokens, steps, noise, guidance, prefix).float().cpu().numpy()
-
-            out = windowed_sample(sample_window, audio.shape[0], audio.shape[1], self.motion_dim, None,
-                                  plan.window_frames, plan.prefix_frames, plan.crossfade_frames, progress)  # fmt: skip
-            return self.talker.denormalize(torch.from_numpy(out).to(self.device)).cpu().numpy()
+        audio = torch.from_numpy(np.asarray(feats, np.float32)).to(self.device)
+        motion = self.talker.generate(
+            audio, tokens, steps=steps, noise=noise, guidance_scale=guidance, window=plan, progress=progress
+        )
+        return motion.cpu().numpy()
 
 
 class NumpyBackend:
@@ -204,11 +171,12 @@ class NumpyBackend:
     def style_tokens(self, identity, emotion, strength, neutral) -> np.ndarray:
         return self.talker.fuse(np.asarray(identity)[None], np.asarray(emotion)[None], strength, neutral)
 
-    def generate(self, feats, tokens, steps, noise, guidance, plan: WindowPlan, progress) -> np.ndarray:
-        return self.talker.windowed_generate(
-            feats, tokens, noise, steps, guidance, None, plan.window_frames, plan.prefix_frames, plan.crossfade_frames,
-            progress,
-        )  # fmt: skip
+    def generate(
+        self, feats, tokens, steps: int, noise: NoiseSource, guidance: float, plan: WindowPlan,
+        progress: FramesProgress | None,
+    ) -> np.ndarray:  # fmt: skip
+        """NumpyTalker.generate: the same window loop and noise as the torch backend."""
+        return self.talker.generate(feats, tokens, noise, steps, guidance, None, plan, progress)
 
 
 def _is_out_of_memory(exc: BaseException) -> bool:
@@ -299,7 +267,6 @@ class DiffusionTalkerEngine:
         started = time.perf_counter()
         identity = self.styles.identity(request.identity)  # unknown names fail before any work
         emotion = self.styles.emotion(request.emotion)
-        steps = int(request.steps or self.steps)
         _check_cancel(cancel)
         progress(0.0, f"loading {Path(request.audio_path).name}")
         if request.audio is None:
@@ -307,6 +274,57 @@ class DiffusionTalkerEngine:
         else:
             audio = np.asarray(request.audio, np.float32).reshape(-1)
         validate_speech_audio(audio, SAMPLE_RATE, name=f"'{request.audio_path}'")
+        return self._animate_samples(
+            audio, identity, emotion, (request.identity, request.emotion), seed=request.seed, steps=request.steps,
+            emotion_strength=request.emotion_strength, fps=request.fps,
+            blinks_per_minute=request.blinks_per_minute, progress=progress, cancel=cancel, started=started,
+        )  # fmt: skip
+
+    def animate_audio(
+        self,
+        audio16k: np.ndarray,
+        identity: np.ndarray,
+        emotion: np.ndarray,
+        *,
+        seed: int = 0,
+        steps: int | None = None,
+        emotion_strength: float = 1.0,
+        fps: float | None = None,
+        blinks_per_minute: float = 0.0,
+        progress: ProgressCallback | None = None,
+        cancel: threading.Event | None = None,
+    ) -> Animation:
+        """`animate` for 16 kHz mono samples with the style given as embeddings (embed_dim,) instead of library names
+        (e.g. from `style_from_reference`): what evaluation scores. fps: the output rate (default the model's);
+        blinks_per_minute 0 (default) is the model's own take, no blink layer."""
+        started = time.perf_counter()
+        audio = np.asarray(audio16k, np.float32).reshape(-1)
+        validate_speech_audio(audio, SAMPLE_RATE, name="the audio")
+        return self._animate_samples(
+            audio, np.asarray(identity, np.float32), np.asarray(emotion, np.float32), ("(embedding)", "(embedding)"),
+            seed=seed, steps=steps, emotion_strength=emotion_strength, fps=self.fps if fps is None else fps,
+            blinks_per_minute=blinks_per_minute, progress=progress or (lambda *_: None),
+            cancel=cancel or threading.Event(), started=started,
+        )  # fmt: skip
+
+    def _animate_samples(
+        self,
+        audio: np.ndarray,
+        identity: np.ndarray,
+        emotion: np.ndarray,
+        style_names: tuple[str, str],
+        *,
+        seed: int,
+        steps: int | None,
+        emotion_strength: float,
+        fps: float,
+        blinks_per_minute: float,
+        progress: ProgressCallback,
+        cancel: threading.Event,
+        started: float,
+    ) -> Animation:
+        """The one animate path: validated 16 kHz samples (samples,) and style embeddings -> Animation."""
+        steps = int(steps or self.steps)
         notes_before = len(self.notes)
 
         def run() -> np.ndarray:
@@ -314,7 +332,7 @@ class DiffusionTalkerEngine:
             progress(0.05, "encoding audio")
             feats = self._aligned_features(audio)  # (frames, feature_dim) at self.fps
             tokens = self.backend.style_tokens(
-                identity, emotion, float(request.emotion_strength), self.styles.emotions[NEUTRAL_EMOTION]
+                identity, emotion, float(emotion_strength), self.styles.emotions[NEUTRAL_EMOTION]
             )
             _check_cancel(cancel)
 
@@ -323,31 +341,31 @@ class DiffusionTalkerEngine:
                 progress(0.15 + 0.8 * done / total, f"animating: {done / self.fps:.1f} of {total / self.fps:.1f} s")
 
             progress(0.15, f"animating ({steps} steps)")
-            noise = seeded_noise(request.seed)
+            noise = seeded_noise(seed)
             return self.backend.generate(feats[None], tokens, steps, noise, self.guidance_scale, self.window, on_window)
 
         motion = self._run_with_cpu_fallback(run)[0]  # (frames, 52) in [0, 1] at self.fps
         _check_cancel(cancel)
-        weights = np.clip(resample_weights(motion, self.fps, float(request.fps)), 0.0, 1.0).astype(np.float32)
-        weights = add_blinks(weights, float(request.fps), audio, request.seed, float(request.blinks_per_minute))
+        weights = np.clip(resample_weights(motion, self.fps, float(fps)), 0.0, 1.0).astype(np.float32)
+        weights = add_blinks(weights, float(fps), audio, seed, float(blinks_per_minute))
         progress(1.0, "done")
         info = {
             "model": self.model,
             "backend": self.backend.name,
             "device": self.backend.device,
             "steps": steps,
-            "seed": int(request.seed),
-            "identity": request.identity,
-            "emotion": request.emotion,
-            "emotion_strength": float(request.emotion_strength),
-            "blinks_per_minute": float(request.blinks_per_minute),
+            "seed": int(seed),
+            "identity": style_names[0],
+            "emotion": style_names[1],
+            "emotion_strength": float(emotion_strength),
+            "blinks_per_minute": float(blinks_per_minute),
             "model_fps": self.fps,
             "model_sha256": self.model_sha256,
             "seconds": time.perf_counter() - started,
         }
         if len(self.notes) > notes_before:
             info["warning"] = "; ".join(self.notes[notes_before:])
-        return Animation(weights=weights, fps=float(request.fps), source=self.name, info=info)
+        return Animation(weights=weights, fps=float(fps), source=self.name, info=info)
 
 
 def _check_cancel(cancel: threading.Event) -> None:

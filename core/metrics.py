@@ -9,7 +9,7 @@ import itertools
 
 import numpy as np
 
-from core.data.phonemes import BILABIALS, OPEN_VOWELS, SILENCE
+from core.data.phonemes import BILABIALS, LABIODENTALS, OPEN_VOWELS, SILENCE, VOWELS
 from core.rig.arkit import lower_face_indices, upper_face_indices
 
 MOUTH = lower_face_indices()
@@ -105,6 +105,81 @@ def silence_closed_fraction(
     if not frames:
         return float("nan")
     return float((ap[np.concatenate(frames)] < CLOSED_APERTURE).mean())
+
+
+def _inner_frames(interval: np.ndarray, fps: float, n: int) -> np.ndarray:
+    """Frames whose time (frame / fps) lies in [start, end): no frame of the phones around it."""
+    a, b = (int(np.ceil(x * fps - 1e-6)) for x in interval[:2])  # 1e-6: 0.3 * 30 is 9.000000000000002
+    return np.arange(max(a, 0), min(b, n))
+
+
+def silence_ratio(
+    weights: np.ndarray, phones: list[str], phone_times: np.ndarray, fps: float, min_pause_s: float = 0.2
+) -> float:
+    """Mean lip aperture in pauses longer than min_pause_s over the median open-vowel aperture (the largest aperture
+    in each open vowel): how far the mouth stays open when nobody speaks, in units of a spoken "ah". Lower is
+    better; NaN without pauses or open vowels."""
+    ap = _aperture(weights)
+    pauses = [
+        _inner_frames(t, fps, len(ap))
+        for p, t in zip(phones, phone_times, strict=True)
+        if p == SILENCE and t[1] - t[0] > min_pause_s
+    ]
+    pause_frames = np.concatenate([f for f in pauses if f.size] or [np.zeros(0, int)])
+    vowels = [
+        float(ap[f].max())
+        for p, t in zip(phones, phone_times, strict=True)
+        if p in OPEN_VOWELS and (f := _frames_of(t, fps, len(ap))).size
+    ]
+    if not pause_frames.size or not vowels or np.median(vowels) <= 0:
+        return float("nan")
+    return float(ap[pause_frames].mean() / np.median(vowels))
+
+
+# How open the lips are on each kind of phone, in jawOpen units (core.rig.lip_measures: ~0.4-0.7 on an open vowel):
+# what the mouth should do, for the lag between sound and mouth. Only the shape matters (correlation).
+PHONE_APERTURE = {"silence": 0.0, "bilabial": 0.0, "labiodental": 0.1, "consonant": 0.2, "vowel": 0.35, "open": 0.6}
+
+
+def phone_aperture_track(phones: list[str], phone_times: np.ndarray, fps: float, frames: int) -> np.ndarray:
+    """(frames,) the lip aperture each frame's phone calls for (PHONE_APERTURE), 0 outside every phone."""
+    track = np.zeros(frames, np.float64)
+    centres = (np.arange(frames) + 0.5) / fps
+    for phone, (start, end) in zip(phones, np.asarray(phone_times, np.float64), strict=True):
+        if phone == SILENCE:
+            value = PHONE_APERTURE["silence"]
+        elif phone in BILABIALS:
+            value = PHONE_APERTURE["bilabial"]
+        elif phone in LABIODENTALS:
+            value = PHONE_APERTURE["labiodental"]
+        elif phone in OPEN_VOWELS:
+            value = PHONE_APERTURE["open"]
+        elif phone in VOWELS:
+            value = PHONE_APERTURE["vowel"]
+        else:
+            value = PHONE_APERTURE["consonant"]
+        track[(centres >= start) & (centres < end)] = value
+    return track
+
+
+def lip_sync_lag_ms(
+    weights: np.ndarray, phones: list[str], phone_times: np.ndarray, fps: float, max_lag_ms: float = 200.0
+) -> float:
+    """The shift within +-max_lag_ms (whole frames) at which the mouth's aperture best correlates (Pearson) with the
+    phone-derived aperture track, in ms. Positive: the animation is late (the mouth opens after the sound).
+    NaN when either curve is flat."""
+    ap = _aperture(weights)
+    track = phone_aperture_track(phones, phone_times, fps, len(ap))
+    max_lag = int(np.floor(max_lag_ms / 1000.0 * fps + 1e-9))
+    best_lag, best = None, -np.inf
+    for lag in range(-max_lag, max_lag + 1):  # mouth at frame i + lag against the phones at frame i
+        mouth, spoken = (ap[lag:], track[: len(ap) - lag]) if lag >= 0 else (ap[:lag], track[-lag:])
+        if len(mouth) < 3 or mouth.std() == 0 or spoken.std() == 0:
+            continue
+        r = float(np.corrcoef(mouth, spoken)[0, 1])
+        if r > best:
+            best_lag, best = lag, r
+    return float("nan") if best_lag is None else best_lag / fps * 1000.0
 
 
 def diversity(samples: list[np.ndarray], region: np.ndarray | None = None) -> float:

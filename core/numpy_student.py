@@ -6,36 +6,28 @@ dicts stored beside it (TalkerConfig.to_dict(), StudentEncoderConfig.to_dict()),
     NumpyStudentEncoder   core/models/student_audio_encoder.py  StudentAudioEncoder (log-mel -> 50/s features)
     NumpyTalker           core/models/talker.py                 DiffusionTalker: personalizer (encode_style from
                           audio, fuse), MotionDenoiser forward, DDIM over the cosine schedule (core/models/diffusion.py),
-                          generate and windowed_generate
-    windowed_sample       DiffusionTalker.windowed_generate's window / prefix / cross-fade loop, for any backend
+                          generate (per-window DDIM inside core/sampling.py's windowed_sample, as torch's)
 
-Noise comes from the caller (`NoiseSource`: shape -> float32 array); `seeded_noise(seed)` draws it with
-`np.random.default_rng(seed)`, and the torch engine draws from the same source, so both backends give the same take
-for a seed. Eval mode only (no dropout). Tolerance against torch: ~1e-5 (float32 round-off; erf is approximated to
-1.5e-7). No torch import here, at module level or below.
+Noise comes from the caller (core/sampling.py `NoiseSource`: shape -> float32 array); `seeded_noise(seed)` draws it
+with `np.random.default_rng(seed)`, and torch's DiffusionTalker.generate draws from the same source through the same
+window loop, so both backends give the same take for a seed. Eval mode only (no dropout). Tolerance against torch:
+~1e-5 (float32 round-off; erf is approximated to 1.5e-7). No torch import here, at module level or below.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 
 import numpy as np
 
 from core.models.log_mel import log_mel
-
-NoiseSource = Callable[[tuple[int, ...]], np.ndarray]  # shape -> float32 standard normal noise
-WindowSampler = Callable[[int, int, "np.ndarray | None"], np.ndarray]  # (start, end, known prefix) -> window
+from core.sampling import FramesProgress, NoiseSource, WindowPlan, windowed_sample
+from core.sampling import seeded_noise as seeded_noise  # re-exported: callers imported it from here
 
 COSINE_OFFSET = 0.008  # core/models/diffusion.py
 LAYER_NORM_EPS = 1e-5
 _NEG_INF = np.float32(-np.inf)
-
-
-def seeded_noise(seed: int) -> NoiseSource:
-    """Reproducible noise shared by the torch and numpy engines: successive draws of one numpy Generator."""
-    rng = np.random.default_rng(int(seed))
-    return lambda shape: rng.standard_normal(tuple(shape), dtype=np.float32)
 
 
 # ---- primitives (inputs channels-last unless noted) --------------------------------------------------------------
@@ -254,52 +246,6 @@ def ddim_step(x0_pred: np.ndarray, t: float, x_t: np.ndarray, t_prev: float) -> 
     return alpha_prev * x0_pred + sigma_prev * eps_pred
 
 
-# ---- windows (DiffusionTalker.windowed_generate) -----------------------------------------------------------------
-
-
-def windowed_sample(
-    sample_window: WindowSampler,
-    batch: int,
-    total: int,
-    motion_dim: int,
-    prefix: np.ndarray | None = None,
-    window_frames: int = 240,
-    prefix_frames: int = 30,
-    crossfade_frames: int = 8,
-    progress: Callable[[int, int], None] | None = None,
-) -> np.ndarray:
-    """Normalised motion (batch, total, motion_dim) of any length, one window at a time.
-
-    sample_window(start, end, known) samples frames [start, end) given `known` (batch, k, motion_dim) normalised
-    first frames (or None). Each window after the first starts prefix_frames + crossfade_frames before the end of
-    what is written: its first prefix_frames are the previous output as a known prefix, the next crossfade_frames
-    are cross-faded linearly, the rest is new. progress(frames_done, total) after each window (raise to cancel).
-    """
-    overlap = prefix_frames + crossfade_frames
-    if window_frames <= overlap:
-        raise ValueError(f"window_frames ({window_frames}) must exceed prefix_frames + crossfade_frames ({overlap})")
-    out = np.empty((batch, total, motion_dim), dtype=np.float32)
-    known = prefix
-    written, start = 0, 0
-    while written < total:
-        end = min(start + window_frames, total)
-        window = sample_window(start, end, known)  # (batch, end - start, motion_dim)
-        blend_end = min(written, end)
-        blend_start = min(start + (0 if known is None else known.shape[1]), blend_end)
-        if blend_end > blend_start:
-            length = blend_end - blend_start
-            ramp = (np.arange(1, length + 1, dtype=np.float32) / np.float32(length + 1))[None, :, None]
-            old, new = out[:, blend_start:blend_end], window[:, blend_start - start : blend_end - start]
-            out[:, blend_start:blend_end] = old + ramp * (new - old)
-        out[:, written:end] = window[:, written - start :]
-        written = end
-        if progress is not None:
-            progress(written, total)
-        start = max(written - overlap, 0)
-        known = out[:, start : start + prefix_frames].copy() if written < total else None
-    return out
-
-
 # ---- the talker: personalizer + denoiser ---------------------------------------------------------------------------
 
 
@@ -513,26 +459,11 @@ class NumpyTalker:
         steps: int | None = None,
         guidance_scale: float = 1.0,
         prefix: np.ndarray | None = None,
+        window: WindowPlan | None = None,
+        progress: FramesProgress | None = None,
     ) -> np.ndarray:
-        """Animation (batch, frames, 52) in [0, 1] for features (batch, frames, audio_dim) and style tokens (or None)."""
-        normalized_prefix = None if prefix is None else self.normalize(prefix)
-        x = self.sample(audio_feats, tokens, steps or self.sampling_steps, noise, guidance_scale, normalized_prefix)
-        return self.denormalize(x)
-
-    def windowed_generate(
-        self,
-        audio_feats: np.ndarray,
-        tokens: np.ndarray | None,
-        noise: NoiseSource,
-        steps: int | None = None,
-        guidance_scale: float = 1.0,
-        prefix: np.ndarray | None = None,
-        window_frames: int = 240,
-        prefix_frames: int = 30,
-        crossfade_frames: int = 8,
-        progress: Callable[[int, int], None] | None = None,
-    ) -> np.ndarray:
-        """`generate` for any length, window by window (DiffusionTalker.windowed_generate)."""
+        """Animation (batch, frames, 52) in [0, 1] for features (batch, frames, audio_dim) of any length and style
+        tokens (or None), window by window (DiffusionTalker.generate). prefix: (batch, k, 52) in [0, 1]."""
         audio_feats = np.asarray(audio_feats, np.float32)
         b, total, _ = audio_feats.shape
         steps = steps or self.sampling_steps
@@ -540,8 +471,8 @@ class NumpyTalker:
         def sample_window(start: int, end: int, known: np.ndarray | None) -> np.ndarray:
             return self.sample(audio_feats[:, start:end], tokens, steps, noise, guidance_scale, known)
 
+        normalized_prefix = None if prefix is None else self.normalize(prefix)
         out = windowed_sample(
-            sample_window, b, total, self.motion_dim, None if prefix is None else self.normalize(prefix),
-            window_frames, prefix_frames, crossfade_frames, progress,
-        )  # fmt: skip
+            sample_window, b, total, self.motion_dim, window or WindowPlan(), normalized_prefix, progress
+        )
         return self.denormalize(out)

@@ -25,6 +25,7 @@ from core.inference import (
 from core.models.audio_features import frames_for_samples
 from core.models.student_audio_encoder import StudentAudioEncoder, StudentEncoderConfig
 from core.models.talker import DiffusionTalker, TalkerConfig
+from core.sampling import seeded_noise
 from core.style_library import StyleLibrary, build_style_library
 from core.weights_io import MANIFEST_NAME, WeightsError, read_manifest, write_manifest
 
@@ -266,21 +267,21 @@ def test_teacher_shares_the_code_path_with_whisper_features(tmp_path, voice_wav)
         load_engine(tmp_path, "cpu", "numpy", model="teacher")
 
 
-def test_torch_backend_windows_equal_diffusion_talker_windowed_generate(engines):
-    """The engine's sampling (noise from a NoiseSource) is DiffusionTalker.windowed_generate, given the same noise."""
-    backend = engines["torch"].backend
-    talker = backend.talker
-    feats = torch.randn(1, 70, 16)
-    tokens = talker.style_tokens(talker.encode_style(torch.randn(1, 20, 16), prosody=torch.randn(1, 20, 6)))
-    generator = torch.Generator().manual_seed(4)
+def test_both_backends_sample_the_same_windows_from_the_same_noise(engines):
+    """One window loop (core.sampling.windowed_sample) and one noise source behind both backends: equal takes."""
+    torch_backend, numpy_backend = engines["torch"].backend, engines["numpy"].backend
+    talker = torch_backend.talker
+    feats = np.random.default_rng(0).standard_normal((1, 70, 16)).astype(np.float32)
+    with torch.no_grad():
+        tokens = talker.style_tokens(talker.encode_style(torch.randn(1, 20, 16), prosody=torch.randn(1, 20, 6)))
     plan = WindowPlan(window_frames=30, prefix_frames=6, crossfade_frames=4)
-    got = backend.generate(
-        feats.numpy(), tokens, 2, lambda s: torch.randn(s, generator=generator).numpy(), 1.0, plan, None
-    )
-    expected = talker.windowed_generate(
-        feats, tokens, steps=2, seed=4, window_frames=30, prefix_frames=6, crossfade_frames=4
-    )
-    np.testing.assert_allclose(got, expected.numpy(), atol=1e-6)
+    windows = []
+    got = torch_backend.generate(feats, tokens, 2, seeded_noise(4), 1.0, plan, lambda done, total: windows.append(done))
+    expected = numpy_backend.generate(feats, tokens.numpy(), 2, seeded_noise(4), 1.0, plan, None)
+    np.testing.assert_allclose(got, expected, atol=1e-4)
+    assert windows == [30, 50, 70]  # each window after the first writes 30 - 6 - 4 new frames
+    direct = talker.generate(torch.from_numpy(feats), tokens, steps=2, seed=4, window=plan).numpy()
+    np.testing.assert_array_equal(got, direct)
 
 
 def test_blinks_change_only_the_eyelids_and_zero_keeps_the_model_take(voice_wav, tmp_path):

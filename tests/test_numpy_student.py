@@ -14,7 +14,8 @@ from core.models.denoiser import DenoiserConfig, MotionDenoiser
 from core.models.diffusion import DDIMSampler
 from core.models.student_audio_encoder import StudentAudioEncoder, StudentEncoderConfig
 from core.models.talker import DiffusionTalker, TalkerConfig
-from core.numpy_student import NumpyStudentEncoder, NumpyTalker, erf, seeded_noise, windowed_sample
+from core.numpy_student import NumpyStudentEncoder, NumpyTalker, erf
+from core.sampling import WindowPlan, seeded_noise, windowed_sample
 
 TOLERANCE = 1e-4
 REPO = Path(__file__).resolve().parents[1]
@@ -142,17 +143,12 @@ def test_denoiser_with_long_attention_window_and_default_config_matches():
         )
 
 
-def torch_noise(seed: int):
-    generator = torch.Generator().manual_seed(seed)
-    return lambda shape: torch.randn(shape, generator=generator).numpy()
-
-
 def test_two_step_generation_matches_torch_from_the_same_noise(talker, numpy_talker):
     audio = torch.randn(1, 50, 16)
     style = talker.encode_style(torch.randn(1, 20, 16))
     tokens = talker.style_tokens(style, 0.8)
-    expected = talker.generate(audio, tokens, steps=2, seed=5)  # torch.Generator noise
-    got = numpy_talker.generate(audio.numpy(), tokens.numpy(), torch_noise(5), steps=2)
+    expected = talker.generate(audio, tokens, steps=2, seed=5)  # seeded_noise(5)
+    got = numpy_talker.generate(audio.numpy(), tokens.numpy(), seeded_noise(5), steps=2)
     close(got, expected)
     assert got.min() >= 0 and got.max() <= 1
 
@@ -160,11 +156,11 @@ def test_two_step_generation_matches_torch_from_the_same_noise(talker, numpy_tal
 def test_windowed_generation_over_several_windows_matches_torch(talker, numpy_talker):
     audio = torch.randn(1, 130, 16)
     tokens = talker.style_tokens(talker.encode_style(torch.randn(1, 20, 16)))
-    kwargs = dict(steps=2, window_frames=48, prefix_frames=10, crossfade_frames=4)
+    plan = WindowPlan(window_frames=48, prefix_frames=10, crossfade_frames=4)
     calls = []
-    expected = talker.windowed_generate(audio, tokens, seed=9, **kwargs)
-    got = numpy_talker.windowed_generate(
-        audio.numpy(), tokens.numpy(), torch_noise(9), progress=lambda d, t: calls.append((d, t)), **kwargs
+    expected = talker.generate(audio, tokens, steps=2, seed=9, window=plan)
+    got = numpy_talker.generate(
+        audio.numpy(), tokens.numpy(), seeded_noise(9), steps=2, window=plan, progress=lambda d, t: calls.append((d, t))
     )
     close(got, expected)
     assert len(calls) >= 3 and calls[-1] == (130, 130)
@@ -179,14 +175,14 @@ def test_windowed_sample_is_seamless_when_windows_agree():
             np.testing.assert_allclose(known, curve[:, start : start + known.shape[1]], atol=1e-6)
         return curve[:, start:end]
 
-    out = windowed_sample(sample_window, 1, 200, 3, window_frames=50, prefix_frames=8, crossfade_frames=5)
+    out = windowed_sample(sample_window, 1, 200, 3, WindowPlan(window_frames=50, prefix_frames=8, crossfade_frames=5))
     np.testing.assert_allclose(out, curve, atol=1e-6)
 
 
 def test_guided_two_step_sampling_with_ddim_sampler_grid(talker, numpy_talker):
     audio = torch.randn(1, 20, 16)
     expected = talker.generate(audio, None, steps=4, seed=1, guidance_scale=1.5)
-    close(numpy_talker.generate(audio.numpy(), None, torch_noise(1), steps=4, guidance_scale=1.5), expected)
+    close(numpy_talker.generate(audio.numpy(), None, seeded_noise(1), steps=4, guidance_scale=1.5), expected)
     assert DDIMSampler(4).timesteps.tolist() == [1.0, 0.75, 0.5, 0.25]
 
 

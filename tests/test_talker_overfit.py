@@ -11,6 +11,7 @@ from safetensors.torch import save_model
 from core.models.diffusion import q_sample
 from core.models.personalizer import Style
 from core.models.talker import DiffusionTalker, TalkerConfig
+from core.sampling import WindowPlan, seeded_noise
 
 torch.set_num_threads(1)
 
@@ -158,15 +159,14 @@ def test_generate_continues_a_prefix_and_returns_it_unchanged():
     torch.testing.assert_close(out[:, :10], prefix)
 
 
-def test_windowed_generate_matches_generate_when_the_audio_fits_one_window():
+def test_generate_of_audio_that_fits_one_window_is_one_ddim_sample_from_the_seeded_noise():
     model = _tiny_model()
     audio = torch.randn(1, 60, AUDIO_DIM)
-    torch.testing.assert_close(
-        model.windowed_generate(audio, steps=2, seed=5, window_frames=64), model.generate(audio, steps=2, seed=5)
-    )
+    one_sample = model.denormalize(model.sample(audio, None, 2, seeded_noise(5)))
+    torch.testing.assert_close(model.generate(audio, steps=2, seed=5, window=WindowPlan(window_frames=64)), one_sample)
 
 
-def test_windowed_generate_reports_progress_and_can_be_cancelled():
+def test_generate_reports_progress_per_window_and_can_be_cancelled():
     model = _tiny_model()
     seen = []
 
@@ -176,18 +176,18 @@ def test_windowed_generate_reports_progress_and_can_be_cancelled():
             raise KeyboardInterrupt  # what a cancel button would raise
 
     with pytest.raises(KeyboardInterrupt):
-        model.windowed_generate(
-            torch.randn(1, 300, AUDIO_DIM), steps=1, window_frames=60, prefix_frames=10, progress=progress
-        )
+        model.generate(
+            torch.randn(1, 300, AUDIO_DIM), steps=1, window=WindowPlan(window_frames=60, prefix_frames=10),
+            progress=progress,
+        )  # fmt: skip
     assert seen == [(60, 300), (102, 300)]
 
 
-def test_windowed_generate_has_no_seams_at_the_joins(toy_talker):
+def test_generate_has_no_seams_at_the_window_joins(toy_talker):
     motion, audio = toy_clip(600, torch.Generator().manual_seed(9))
     window, prefix, crossfade = 120, 20, 8
-    out = toy_talker.windowed_generate(
-        audio[None], steps=4, seed=0, window_frames=window, prefix_frames=prefix, crossfade_frames=crossfade
-    )[0]
+    plan = WindowPlan(window_frames=window, prefix_frames=prefix, crossfade_frames=crossfade)
+    out = toy_talker.generate(audio[None], steps=4, seed=0, window=plan)[0]
     assert out.shape == motion.shape
     change = (out[1:] - out[:-1]).norm(dim=1)  # change[i]: frame i -> i + 1
     median = change.median()
@@ -195,16 +195,18 @@ def test_windowed_generate_has_no_seams_at_the_joins(toy_talker):
     while written < len(out):
         joins.append(written)
         written = min(written - prefix - crossfade + window, len(out))
+    # Speech itself moves up to ~2x the median change away from any join (1.8-2.1x over seeds 0-5); independent
+    # windows butted together jump 5.7-7.7x at every join (below).
     for join in joins:  # from the last prefix frame, through the cross-fade, into the new frames
         around_join = change[join - crossfade - 1 : join + 1]
-        assert around_join.max() < 2 * median, (join, (around_join / median).tolist())
+        assert around_join.max() < 2.5 * median, (join, (around_join / median).tolist())
     assert (out - motion).abs().mean() < 0.05  # and it follows the audio, not a constant
 
     # The same measure does flag seams: windows generated independently and butted together jump at every join.
     hop = window - prefix - crossfade
     butted = torch.cat([toy_talker.generate(audio[None, s : s + hop], steps=4, seed=s) for s in range(0, 600, hop)], 1)
     butted_change = (butted[0, 1:] - butted[0, :-1]).norm(dim=1)
-    assert min(butted_change[s - 1] for s in range(hop, 600, hop)) > 2 * butted_change.median()
+    assert min(butted_change[s - 1] for s in range(hop, 600, hop)) > 4 * butted_change.median()
 
 
 @pytest.mark.slow

@@ -129,22 +129,26 @@ def test_training_resumes_from_its_checkpoint(corpus, trained_teacher, tmp_path)
 
 
 def test_evaluation_reports_every_metric(trained_teacher, corpus):
-    from core.evaluation import Talker, cached_features, evaluate
-    from core.training.train_teacher import load_trained_talker
+    """A training run evaluated through its engine (the run's Whisper encoder on each clip's audio)."""
+    from core.evaluation import evaluate, load_eval_clips
+    from core.training.model_zoo import resolve_engine
+    from core.weights_io import sha256_of_file
 
-    spec = EncoderSpec(**TINY_ENCODER)
-    heldout = load_training_set(corpus, ["heldout_voices", "heldout_sentences"], spec, corpus / "cache", 1, None, False)
-    train = load_training_set(corpus, "train", spec, corpus / "cache", 1, None, False)
-    talker = Talker(load_trained_talker(trained_teacher[0]), cached_features, steps=4, name="tiny")
-    report = evaluate(talker, heldout, train, max_clips=4, diversity_clips=2, seeds=2)
+    engine, run_corpus = resolve_engine(str(trained_teacher[0]), steps=4)
+    assert run_corpus == corpus
+    heldout = load_eval_clips(corpus, ["heldout_voices", "heldout_sentences"])
+    train = load_eval_clips(corpus, "train")
+    report = evaluate(engine, heldout, train, max_clips=4, diversity_clips=2, seeds=2)
     for key in (
         "lve", "upper_face_error", "fdd", "bilabial_closure_hit_rate", "vowel_bilabial_aperture_auc",
         "speaker_retrieval_top1", "emotion_accuracy", "diversity", "emotion_swap_upper_face_shift",
-        "compute_seconds_per_audio_second",
+        "compute_seconds_per_audio_second", "silence_ratio", "lag_ms",
     ):  # fmt: skip
         assert key in report and math.isfinite(report[key]), key
     assert report["diversity"] > 0  # a diffusion model's takes differ across seeds
     assert report["gt_bilabial_closure_hit_rate"] > 0.9  # the targets themselves close the lips
+    assert report["weights_sha256"] == sha256_of_file(trained_teacher[0] / "model.safetensors")
+    assert report["steps"] == 4
 
 
 def test_baseline_is_deterministic_across_seeds(corpus, tmp_path):

@@ -7,15 +7,17 @@ motion frames, (batch, frames, audio_dim), from whatever encoder the config was 
     talker = DiffusionTalker(TalkerConfig())
     losses = talker.training_loss(batch)          # dict of named losses, "total" to backpropagate
     style = talker.encode_style(ref_audio, ref_mask, ref_motion)
-    motion = talker.generate(audio, style, steps=16, seed=0)           # (batch, frames, 52) in [0, 1]
-    motion = talker.windowed_generate(long_audio, style, steps=16)     # any length, bounded memory
+    motion = talker.generate(audio, style, steps=16, seed=0)    # (batch, frames, 52) in [0, 1], any length
+
+Generation is core/sampling.py's windowed_sample around `sample` (one window's DDIM): the same loop, noise
+(numpy's default_rng for a seed) and window plan the engine, evaluation and the numpy port (NumpyTalker) run.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
+import numpy as np
 import torch
 import torch.nn as nn
 
@@ -29,6 +31,7 @@ from core.models.losses import (
 )
 from core.models.personalizer import PersonalizationEncoder, PersonalizerConfig, Style
 from core.rig.arkit import NUM_CHANNELS, lower_face_indices
+from core.sampling import FramesProgress, NoiseSource, WindowPlan, seeded_noise, windowed_sample
 
 
 @dataclass
@@ -277,33 +280,33 @@ class DiffusionTalker(nn.Module):
         conditional, unconditional = x0_pred[:b], x0_pred[b:]
         return unconditional + guidance_scale * (conditional - unconditional)
 
-    def _sample(
+    def sample(
         self,
         audio_feats: torch.Tensor,
         tokens: torch.Tensor | None,
         steps: int,
-        generator: torch.Generator,
-        guidance_scale: float,
-        prefix: torch.Tensor | None,
+        noise: NoiseSource,
+        guidance_scale: float = 1.0,
+        prefix: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """DDIM from noise to normalised motion (batch, frames, 52); `prefix` (batch, k, 52) normalised, k <= frames."""
+        """One window's DDIM from noise to normalised motion (batch, frames, 52); `prefix` (batch, k, 52) normalised,
+        k <= frames. The initial noise is drawn from `noise` (numpy), so the numpy port can draw the same."""
         b, frames, _ = audio_feats.shape
+        device = audio_feats.device
         prefix_full, prefix_mask = None, None
         if prefix is not None:
             k = prefix.shape[1]
             if k > frames:
                 raise ValueError(f"prefix has {k} frames but the audio only {frames}")
-            prefix_full = torch.zeros(b, frames, prefix.shape[2], device=prefix.device, dtype=prefix.dtype)
+            prefix_full = torch.zeros(b, frames, prefix.shape[2], device=device)
             prefix_full[:, :k] = prefix
-            prefix_mask = (torch.arange(frames, device=prefix.device) < k).expand(b, frames)
+            prefix_mask = (torch.arange(frames, device=device) < k).expand(b, frames)
         shape = (b, frames, self.config.denoiser.motion_dim)
         if self.config.deterministic:  # one pass from x_t = 0 at t = 1 (see TalkerConfig.deterministic)
-            steps = 1
-        sampler = DDIMSampler(steps)
-        if self.config.deterministic:
-            x = torch.zeros(shape, device=audio_feats.device)
+            steps, x = 1, torch.zeros(shape, device=device)
         else:
-            x = sampler.initial_noise(shape, generator, audio_feats.device)
+            x = torch.from_numpy(np.asarray(noise(shape), np.float32)).to(device)  # (batch, frames, 52) at t = 1
+        sampler = DDIMSampler(steps)
         for t in sampler.timesteps:
             x0_pred = self.denoise(x, t, audio_feats, tokens, guidance_scale, prefix_full, prefix_mask)
             x = sampler.step(x0_pred, t, x)
@@ -318,72 +321,34 @@ class DiffusionTalker(nn.Module):
         emotion_strength: float = 1.0,
         steps: int | None = None,
         seed: int = 0,
+        noise: NoiseSource | None = None,
         guidance_scale: float = 1.0,
         prefix: torch.Tensor | None = None,
+        window: WindowPlan | None = None,
+        progress: FramesProgress | None = None,
     ) -> torch.Tensor:
-        """Facial animation (batch, frames, 52) in [0, 1] for audio features (batch, frames, audio_dim).
+        """Facial animation (batch, frames, 52) in [0, 1] for audio features (batch, frames, audio_dim) of any length.
 
         style: a Style (identity, emotion; mixed with emotion_strength), ready style tokens, or None for no style.
-        Deterministic for a seed. prefix: (batch, k, 52) in [0, 1], known first frames (returned as given).
-        """
-        generator = torch.Generator(device=audio_feats.device).manual_seed(seed)
-        tokens = self.style_tokens(style, emotion_strength)
-        normalized_prefix = None if prefix is None else self.normalize(prefix)
-        x = self._sample(
-            audio_feats, tokens, steps or self.config.sampling_steps, generator, guidance_scale, normalized_prefix
-        )
-        return self.denormalize(x)
-
-    @torch.no_grad()
-    def windowed_generate(
-        self,
-        audio_feats: torch.Tensor,
-        style: Style | torch.Tensor | None = None,
-        *,
-        emotion_strength: float = 1.0,
-        steps: int | None = None,
-        seed: int = 0,
-        guidance_scale: float = 1.0,
-        prefix: torch.Tensor | None = None,
-        window_frames: int = 240,
-        prefix_frames: int = 30,
-        crossfade_frames: int = 8,
-        progress: Callable[[int, int], None] | None = None,
-    ) -> torch.Tensor:
-        """`generate` for audio of any length, one window at a time (memory bounded by the window, not the audio).
-
-        Each window after the first starts `prefix_frames + crossfade_frames` before the end of what is written:
-        its first `prefix_frames` are the previous output, given as a known prefix (the model continues it);
-        the next `crossfade_frames` are generated by both windows and cross-faded linearly; the rest is new.
-        progress(frames_done, frames_total) is called after every window (raise from it to cancel).
+        noise: where the initial noise comes from (default `seeded_noise(seed)`: deterministic for a seed).
+        prefix: (batch, k, 52) in [0, 1], known first frames (returned as given). window: how long audio is cut
+        (default WindowPlan(); memory is bounded by the window, not the audio). progress(frames_done, frames_total)
+        after every window (raise from it to cancel).
         """
         b, total, _ = audio_feats.shape
+        device = audio_feats.device
         steps = steps or self.config.sampling_steps
-        overlap = prefix_frames + crossfade_frames
-        if window_frames <= overlap:
-            raise ValueError(
-                f"window_frames ({window_frames}) must exceed prefix_frames + crossfade_frames ({overlap})"
-            )
-        generator = torch.Generator(device=audio_feats.device).manual_seed(seed)
+        noise = seeded_noise(seed) if noise is None else noise
         tokens = self.style_tokens(style, emotion_strength)  # one style for the whole take
-        out = torch.empty(b, total, self.config.denoiser.motion_dim, device=audio_feats.device)  # normalised
-        known = None if prefix is None else self.normalize(prefix)
-        written, start = 0, 0
-        while written < total:
-            end = min(start + window_frames, total)
-            window = self._sample(audio_feats[:, start:end], tokens, steps, generator, guidance_scale, known)
-            blend_end = min(written, end)
-            blend_start = min(start + (0 if known is None else known.shape[1]), blend_end)
-            if blend_end > blend_start:
-                length = blend_end - blend_start
-                # The new window's weight rises linearly towards 1 across the blend.
-                ramp = torch.arange(1, length + 1, device=out.device)[None, :, None] / (length + 1)
-                new = window[:, blend_start - start : blend_end - start]
-                out[:, blend_start:blend_end] = torch.lerp(out[:, blend_start:blend_end], new, ramp)
-            out[:, written:end] = window[:, written - start :]
-            written = end
-            if progress is not None:
-                progress(written, total)
-            start = max(written - overlap, 0)
-            known = out[:, start : start + prefix_frames].clone() if written < total else None
-        return self.denormalize(out)
+
+        def sample_window(start: int, end: int, known: np.ndarray | None) -> np.ndarray:
+            known_prefix = None if known is None else torch.from_numpy(known).to(device)
+            x = self.sample(audio_feats[:, start:end], tokens, steps, noise, guidance_scale, known_prefix)
+            return x.float().cpu().numpy()
+
+        normalized_prefix = None if prefix is None else self.normalize(prefix).float().cpu().numpy()
+        out = windowed_sample(
+            sample_window, b, total, self.config.denoiser.motion_dim, window or WindowPlan(), normalized_prefix,
+            progress,
+        )  # fmt: skip
+        return self.denormalize(torch.from_numpy(out).to(device))

@@ -12,11 +12,16 @@ from pathlib import Path
 
 import torch
 
-from core.evaluation import Talker, cached_features
 from core.models.feature_fold import fold_student_audio_path
 from core.models.talker import DiffusionTalker
 from core.style_library import StyleLibrary, build_style_library
 from core.training.corpus_features import EncoderSpec, TrainingClip
+
+
+def cached_features(clip: TrainingClip) -> torch.Tensor:
+    """The teacher's features: what corpus_features stored (frozen encoder, aligned to motion frames)."""
+    return torch.from_numpy(clip.audio)
+
 
 TRAINING_COMMANDS = {
     "teacher": "python -m core train teacher --config configs/teacher.json",
@@ -77,30 +82,6 @@ def student_feature_function(encoder, data: Path):
         return torch.from_numpy(student_features(encoder, clip, load_audio(Path(data) / f"{clip.clip_id}.wav")))
 
     return features
-
-
-def shipped_talker(weights_dir: Path, model: str, data: Path, steps: int | None = None) -> tuple[Talker, EncoderSpec]:
-    """A model from `weights/` (checksums verified) as an evaluation Talker."""
-    from core.inference import load_engine
-
-    engine = load_engine(weights_dir, device="cpu", backend="torch", model=model)
-    talker_model = engine.backend.talker
-    if model == "teacher":
-        meta = engine_metadata(weights_dir, "teacher.safetensors")
-        spec = EncoderSpec(
-            whisper_size=meta["whisper_size"],
-            window_seconds=int(meta["whisper_window_seconds"]),
-            overlap_seconds=float(meta["whisper_overlap_seconds"]),
-        )
-        return Talker(talker_model, cached_features, steps or engine.steps, name="teacher"), spec
-    features = student_feature_function(engine.backend.encoder, data)
-    return Talker(talker_model, features, steps or engine.steps, name="student"), EncoderSpec()
-
-
-def engine_metadata(weights_dir: Path, name: str) -> dict:
-    from core.weights_io import load_weights
-
-    return load_weights(Path(weights_dir) / name, None)[1]
 
 
 def export_teacher_run(run_dir: Path, weights_dir: Path) -> dict:
