@@ -27,7 +27,6 @@ from typing import Any
 import numpy as np
 import soundfile as sf
 
-
 SAMPLE_RATE = 16000
 NOISE_COLOURS = ("white", "pink", "brown")
 BAND_KINDS = ("telephone", "11k", "22k")

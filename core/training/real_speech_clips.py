@@ -143,7 +143,7 @@ def _teacher_takes(
                 style = teacher.encode_style(torch.from_numpy(feats)[None], prosody=torch.from_numpy(prosody)[None])
                 tokens = teacher.personalizer.fuse(style.identity, neutral)
             seed = zlib.crc32(clip.clip_id.encode())
-            take = teacher.windowed_generate(torch.from_numpy(clip.audio)[None], tokens, steps=steps, seed=seed)
+            take = teacher.generate(torch.from_numpy(clip.audio)[None], tokens, steps=steps, seed=seed)
             takes[clip.clip_id] = take[0].numpy().astype(np.float32)
             if bar is not None:
                 bar.update(1)
