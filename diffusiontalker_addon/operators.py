@@ -1,6 +1,6 @@
 """Operators. Their ids and properties are a stable scripting API:
 
-    bpy.ops.diffusiontalker.add_demo_head()
+    bpy.ops.diffusiontalker.add_demo_head(head="HUMAN")  # or "PROCEDURAL"; animate the active object it leaves
     bpy.ops.diffusiontalker.add_arkit_keys()
     bpy.ops.diffusiontalker.animate(audio=PATH, identity=NAME, emotion=NAME, emotion_strength=1.0, seed=0, start_frame=1)
     bpy.ops.diffusiontalker.new_take()          # the panel's settings with the next seed
@@ -310,22 +310,33 @@ class DIFFUSIONTALKER_OT_cancel(bpy.types.Operator):
 class DIFFUSIONTALKER_OT_add_demo_head(bpy.types.Operator):
     bl_idname = "diffusiontalker.add_demo_head"
     bl_label = "Add Demo Head"
-    bl_description = "Add the demo face mesh with all 52 ARKit shape keys, ready to animate"
+    bl_description = "Add a demo head with the 52 ARKit shape keys, ready to animate"
     bl_options = {"REGISTER", "UNDO"}
 
+    head: EnumProperty(
+        name="Head",
+        items=(
+            ("HUMAN", "Human", "A MakeHuman head (CC0) with artist-made ARKit keys (Face Units) and separate eyes, "
+             "teeth, tongue and eyelashes that follow the head's keys"),
+            ("PROCEDURAL", "Procedural Mask", "The 468-vertex MediaPipe face mask with procedural ARKit keys"),
+        ),
+        default="HUMAN",
+    )  # fmt: skip
+
     def execute(self, context: bpy.types.Context) -> set[str]:
-        from .demo_head import create_demo_head_object
+        from .demo_head import create_demo_head_object, create_human_head_objects
 
         if context.mode != "OBJECT":
             self.report({"ERROR"}, "Switch to Object Mode (Tab) to add the demo head")
             return {"CANCELLED"}
-        obj = create_demo_head_object(context)
+        obj = create_human_head_objects(context) if self.head == "HUMAN" else create_demo_head_object(context)
         for other in context.view_layer.objects:
             other.select_set(False)
         obj.select_set(True)
         context.view_layer.objects.active = obj
         count = len(obj.data.shape_keys.key_blocks) if obj.data.shape_keys else 0
-        self.report({"INFO"}, f"Added '{obj.name}' with {count} shape keys (basis + ARKit)")
+        parts = f", and its parts {', '.join(c.name for c in obj.children)}" if obj.children else ""
+        self.report({"INFO"}, f"Added '{obj.name}' with {count} shape keys (basis + ARKit){parts}")
         return {"FINISHED"}
 
 
