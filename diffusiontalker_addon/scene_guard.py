@@ -187,14 +187,17 @@ def map_rig_channels(rig_names: list[str], mapping_preset: str = "") -> tuple[li
         reason = exc.args[0] if exc.args else exc  # str(KeyError) would wrap the message in quotes
         raise SceneGuardError(f"Mapping preset '{mapping_preset}' cannot be used: {reason}") from None
     channels = [
-        ShapeKeyChannel(rig_name, ARKIT_NAMES.index(arkit_name), float(scale))
-        for rig_name, arkit_name, scale in _mapping_pairs(mapping)
+        ShapeKeyChannel(rig_name, ARKIT_NAMES.index(arkit_name), float(scale), mix)
+        for rig_name, arkit_name, scale, mix in _mapping_pairs(mapping)
     ]
     return channels, list(mapping.unmapped)
 
 
-def _mapping_pairs(mapping) -> Iterable[tuple[str, str, float]]:
-    return ((pair.rig_name, pair.arkit_name, pair.scale) for pair in mapping.pairs)
+def _mapping_pairs(mapping) -> Iterable[tuple[str, str, float, tuple[tuple[int, float], ...]]]:
+    return (
+        (pair.rig_name, pair.arkit_name, pair.scale, tuple((ARKIT_NAMES.index(n), w) for n, w in pair.mix))
+        for pair in mapping.pairs
+    )
 
 
 def resolve_locked_key_blocks(target: CheckedTarget, regions: Iterable[str], channel_text: str) -> frozenset[str]:
