@@ -15,6 +15,8 @@ bar, Esc cancels. Either way the scene is only written at the end, in one undo s
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import bpy
 from bpy.props import BoolProperty, EnumProperty, FloatProperty, IntProperty, StringProperty
 
@@ -183,6 +185,7 @@ class DIFFUSIONTALKER_OT_animate(bpy.types.Operator):
         scene = bpy.data.scenes.get(plan.scene_name) or context.scene  # the scene the job was started in
         try:
             written = write_take(scene, plan, target, animation)
+            others = write_other_meshes(scene, plan, animation)
         except Exception as exc:  # noqa: BLE001 - unexpected: data may be partly written, so keep it undoable
             self.report({"ERROR"}, f"Writing the animation failed ({exc}); press Ctrl+Z to undo any partial change")
             return {"FINISHED"}
@@ -194,7 +197,8 @@ class DIFFUSIONTALKER_OT_animate(bpy.types.Operator):
         self.report(
             {"INFO"},
             f"Wrote Action '{written.action.name}': frames {written.first_frame}-{written.last_frame}, "
-            f"{len(written.channels_written)} shape keys, from {animation.source or plan.engine.name}{unmapped}",
+            f"{len(written.channels_written)} shape keys, from {animation.source or plan.engine.name}{unmapped}"
+            + "".join(f"; also '{o.action.name}' ({len(o.channels_written)} keys)" for o in others),
         )
         if animation.info.get("warning"):  # e.g. the GPU ran out of memory and the model finished on the CPU
             self.report({"WARNING"}, str(animation.info["warning"]))
@@ -240,6 +244,26 @@ def write_take(
     if options.set_frame_range:
         scene.frame_start, scene.frame_end = result.first_frame, result.last_frame
     return result
+
+
+def write_other_meshes(
+    scene: bpy.types.Scene, plan: scene_guard.AnimatePlan, animation: Animation
+) -> list[action_writer.ActionWriteResult]:
+    """The same take on the character's other meshes (plan.other_targets): each its own Action named after it, with
+    the same audio, style, seed and frames, and the same region and channel locks. A mesh deleted meanwhile is
+    skipped; the audio strip and frame range were set once, by the main target's write."""
+    options = replace(plan.options, add_audio_strip=False, set_frame_range=False)
+    results = []
+    for other in plan.other_targets:
+        obj = bpy.data.objects.get(other.object_name)
+        if obj is None or obj.data.shape_keys is None:
+            continue
+        target = replace(other, key=obj.data.shape_keys)
+        locked = scene_guard.lenient_locked_key_blocks(target, options.locked_regions, options.locked_channels)
+        if len(locked) == len(target.channels):
+            continue
+        results.append(write_take(scene, replace(plan, options=options, locked_key_blocks=locked), target, animation))
+    return results
 
 
 def _engine_failure_message(context: bpy.types.Context, plan: scene_guard.AnimatePlan, exc: BaseException) -> str:

@@ -50,6 +50,12 @@ def test_a_glb_of_the_human_head_reimports_with_its_morph_targets_as_mapped_shap
     assert bpy.ops.diffusiontalker.animate(audio=str(audio), start_frame=1) == {"FINISHED"}
     curves = curve_by_key_block(head.data.shape_keys.animation_data.action)
     assert set(curves) == set(ARKIT_NAMES)
+    # glTF carries no drivers: the teeth, tongue, eyes and lashes are now meshes of the character with their own keys,
+    # so the same take writes each its own Action.
+    for name, obj in meshes.items():
+        action = obj.data.shape_keys.animation_data.action
+        assert action.name == f"{name}_demo_line_default_neutral_s0"
+        assert set(curve_by_key_block(action)) == {b.name for b in obj.data.shape_keys.key_blocks[1:]}
 
 
 def test_a_viseme_only_rig_is_animated_through_the_fitted_mixes_and_closes_on_bilabials(addon, tmp_path):
