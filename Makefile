@@ -38,7 +38,8 @@ corpus: venv system-deps
 	$(PY) -m core data generate --preset encoder-voices --out data/encoder_voices --jobs 2
 
 contact-sheet: venv
-	$(PY) -m core rig contact-sheet --out docs/contact_sheet.png
+	$(PY) -m diffusiontalker_addon contact-sheet --head procedural --out docs/contact_sheet.png
+	$(PY) -m diffusiontalker_addon contact-sheet --head human --out docs/contact_sheet_human.png
 
 clean:
 	rm -rf output dist .pytest_cache

@@ -31,8 +31,10 @@ _SKIPPED_DIRS = {"__pycache__", "tests", ".pytest_cache", ".ruff_cache", ".git"}
 _SKIPPED_SUFFIXES = {".pyc", ".pyo"}
 _SKIPPED_NAMES = {".DS_Store", ".gitignore", ".gitkeep", ".gitattributes"}
 # Parts of core that only training and the demo use; the add-on never imports them.
-_CORE_PATHS_NOT_SHIPPED = ("training/", "evaluation.py", "bench.py", "assets/demo/", "data/demo_clip.py")
-_ADDON_PATHS_NOT_SHIPPED = ("demo.py",)  # the repository demo: it needs the bundled clip
+_CORE_PATHS_NOT_SHIPPED = ("training/", "evaluation.py", "bench.py", "assets/demo/", "data/demo_clip.py",
+                           "rig/human_head_build.py", "rig/viseme_fit.py")  # fmt: skip
+# The repository demo (it needs the bundled clip) and the contact-sheet renderer (a development check).
+_ADDON_PATHS_NOT_SHIPPED = ("demo.py", "contact_sheet.py")
 
 
 def read_manifest(path: Path = MANIFEST) -> dict:

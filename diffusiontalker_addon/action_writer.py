@@ -40,11 +40,13 @@ _REGION_GROUP_NAMES = {
 
 @dataclass(frozen=True)
 class ShapeKeyChannel:
-    """One rig shape key driven by one ARKit channel: value = weights[:, arkit_index] * scale."""
+    """One rig shape key driven by one ARKit channel: value = weights[:, arkit_index] * scale, or, for a viseme key,
+    by a mix: value = clip(sum of weights[:, index] * weight, 0, 1) (arkit_index is then the mix's largest term)."""
 
     key_block: str
     arkit_index: int
     scale: float = 1.0
+    mix: tuple[tuple[int, float], ...] = ()  # (ARKit index, weight)
 
 
 @dataclass
@@ -106,6 +108,9 @@ def write_shape_key_action(
         if channel.key_block in locked_key_blocks:
             continue
         values = weights[:, channel.arkit_index].astype(np.float64) * channel.scale
+        if channel.mix:
+            indices, mix = zip(*channel.mix, strict=True)
+            values = np.clip(weights[:, list(indices)].astype(np.float64) @ np.array(mix), 0.0, 1.0)
         data_path = shape_key_data_path(channel.key_block)
         group = _REGION_GROUP_NAMES[region_of(ARKIT_NAMES[channel.arkit_index])]
         if frame_window is None:

@@ -1,7 +1,8 @@
 """`python -m diffusiontalker_addon demo --out output` (make demo): the demo head animated from the bundled clip, saved and rendered.
 
 What it does, in a fresh Blender scene (bpy is imported only inside `run_demo`):
-  1. registers the add-on from this source tree and adds the demo head (`diffusiontalker.add_demo_head`);
+  1. registers the add-on from this source tree and adds the demo head (`diffusiontalker.add_demo_head`): the human
+     head (MakeHuman + Face Units, CC0) by default, `--head procedural` for the MediaPipe mask;
   2. animates it from the bundled clip through the add-on's real operator (`diffusiontalker.animate`) with
      the engine the add-on picks: the trained student when `weights/` holds one, else the labelled
      reference-targets fallback (the clip's own generated targets, not the model); the output says which;
@@ -49,6 +50,7 @@ class DemoOptions:
     audio: str = ""  # another recording instead of the bundled clip (needs the trained model: it has no targets)
     identity: str = ""  # style names; empty: the bundled clip's voice when the model knows it, else "default"
     emotion: str = ""
+    head: str = "HUMAN"  # the add_demo_head choice: "HUMAN" or "PROCEDURAL"
 
 
 @dataclass
@@ -119,7 +121,7 @@ def run_demo(out_dir: Path, options: DemoOptions | None = None, log=print) -> De
             shutil.copyfile(npz, out_dir / npz.name)
         scene = bpy.context.scene
         scene.render.fps, scene.render.fps_base = DEMO_FPS, 1.0
-        bpy.ops.diffusiontalker.add_demo_head()
+        bpy.ops.diffusiontalker.add_demo_head(head=options.head)
         head = bpy.context.active_object
 
         chosen_engine = addon_engine.get_engine(None)
@@ -243,8 +245,11 @@ def _stage_for_rendering(scene, head, options: DemoOptions) -> None:
     corners = [matrix @ Vector(corner) for corner in head.bound_box]
     centre = sum(corners, Vector()) / 8
     size = max((max(c[i] for c in corners) - min(c[i] for c in corners)) for i in range(3))
-    # The face looks where its surface does: the area-weighted mean normal of an open face mask.
+    # An open face mask looks where its surface does (its area-weighted mean normal); a closed head's normals
+    # cancel out, and it looks along its object's -Y, the Blender convention the human head follows.
     facing = sum((matrix.to_3x3() @ poly.normal * poly.area for poly in mesh.polygons), Vector())
+    if facing.length < 0.3 * sum(poly.area for poly in mesh.polygons):
+        facing = matrix.to_3x3() @ Vector((0.0, -1.0, 0.0))
     facing = facing.normalized() if facing.length > 1e-9 else Vector((0.0, -1.0, 0.0))
 
     camera_data = bpy.data.cameras.new("Demo Camera")

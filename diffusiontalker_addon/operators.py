@@ -1,6 +1,6 @@
 """Operators. Their ids and properties are a stable scripting API:
 
-    bpy.ops.diffusiontalker.add_demo_head()
+    bpy.ops.diffusiontalker.add_demo_head(head="HUMAN")  # or "PROCEDURAL"; animate the active object it leaves
     bpy.ops.diffusiontalker.add_arkit_keys()
     bpy.ops.diffusiontalker.animate(audio=PATH, identity=NAME, emotion=NAME, emotion_strength=1.0, seed=0, start_frame=1)
     bpy.ops.diffusiontalker.new_take()          # the panel's settings with the next seed
@@ -18,6 +18,8 @@ bar, Esc cancels. Either way the scene is only written at the end, in one undo s
 """
 
 from __future__ import annotations
+
+from dataclasses import replace
 
 import bpy
 from bpy.props import BoolProperty, EnumProperty, FloatProperty, IntProperty, StringProperty
@@ -193,6 +195,7 @@ class DIFFUSIONTALKER_OT_animate(bpy.types.Operator):
         scene = bpy.data.scenes.get(plan.scene_name) or context.scene  # the scene the job was started in
         try:
             written = write_take(scene, plan, target, animation)
+            others = write_other_meshes(scene, plan, animation)
         except Exception as exc:  # noqa: BLE001 - unexpected: data may be partly written, so keep it undoable
             self.report({"ERROR"}, f"Writing the animation failed ({exc}); press Ctrl+Z to undo any partial change")
             return {"FINISHED"}
@@ -204,7 +207,8 @@ class DIFFUSIONTALKER_OT_animate(bpy.types.Operator):
         self.report(
             {"INFO"},
             f"Wrote Action '{written.action.name}': frames {written.first_frame}-{written.last_frame}, "
-            f"{len(written.channels_written)} shape keys, from {animation.source or plan.engine.name}{unmapped}",
+            f"{len(written.channels_written)} shape keys, from {animation.source or plan.engine.name}{unmapped}"
+            + "".join(f"; also '{o.action.name}' ({len(o.channels_written)} keys)" for o in others),
         )
         if animation.info.get("warning"):  # e.g. the GPU ran out of memory and the model finished on the CPU
             self.report({"WARNING"}, str(animation.info["warning"]))
@@ -258,6 +262,26 @@ def write_take(
     if options.set_frame_range:
         scene.frame_start, scene.frame_end = result.first_frame, result.last_frame
     return result
+
+
+def write_other_meshes(
+    scene: bpy.types.Scene, plan: scene_guard.AnimatePlan, animation: Animation
+) -> list[action_writer.ActionWriteResult]:
+    """The same take on the character's other meshes (plan.other_targets): each its own Action named after it, with
+    the same audio, style, seed and frames, and the same region and channel locks. A mesh deleted meanwhile is
+    skipped; the audio strip and frame range were set once, by the main target's write."""
+    options = replace(plan.options, add_audio_strip=False, set_frame_range=False)
+    results = []
+    for other in plan.other_targets:
+        obj = bpy.data.objects.get(other.object_name)
+        if obj is None or obj.data.shape_keys is None:
+            continue
+        target = replace(other, key=obj.data.shape_keys)
+        locked = scene_guard.lenient_locked_key_blocks(target, options.locked_regions, options.locked_channels)
+        if len(locked) == len(target.channels):
+            continue
+        results.append(write_take(scene, replace(plan, options=options, locked_key_blocks=locked), target, animation))
+    return results
 
 
 def _engine_failure_message(context: bpy.types.Context, plan: scene_guard.AnimatePlan, exc: BaseException) -> str:
@@ -328,22 +352,33 @@ class DIFFUSIONTALKER_OT_cancel(bpy.types.Operator):
 class DIFFUSIONTALKER_OT_add_demo_head(bpy.types.Operator):
     bl_idname = "diffusiontalker.add_demo_head"
     bl_label = "Add Demo Head"
-    bl_description = "Add the demo face mesh with all 52 ARKit shape keys, ready to animate"
+    bl_description = "Add a demo head with the 52 ARKit shape keys, ready to animate"
     bl_options = {"REGISTER", "UNDO"}
 
+    head: EnumProperty(
+        name="Head",
+        items=(
+            ("HUMAN", "Human", "A MakeHuman head (CC0) with artist-made ARKit keys (Face Units) and separate eyes, "
+             "teeth, tongue and eyelashes that follow the head's keys"),
+            ("PROCEDURAL", "Procedural Mask", "The 468-vertex MediaPipe face mask with procedural ARKit keys"),
+        ),
+        default="HUMAN",
+    )  # fmt: skip
+
     def execute(self, context: bpy.types.Context) -> set[str]:
-        from .demo_head import create_demo_head_object
+        from .demo_head import create_demo_head_object, create_human_head_objects
 
         if context.mode != "OBJECT":
             self.report({"ERROR"}, "Switch to Object Mode (Tab) to add the demo head")
             return {"CANCELLED"}
-        obj = create_demo_head_object(context)
+        obj = create_human_head_objects(context) if self.head == "HUMAN" else create_demo_head_object(context)
         for other in context.view_layer.objects:
             other.select_set(False)
         obj.select_set(True)
         context.view_layer.objects.active = obj
         count = len(obj.data.shape_keys.key_blocks) if obj.data.shape_keys else 0
-        self.report({"INFO"}, f"Added '{obj.name}' with {count} shape keys (basis + ARKit)")
+        parts = f", and its parts {', '.join(c.name for c in obj.children)}" if obj.children else ""
+        self.report({"INFO"}, f"Added '{obj.name}' with {count} shape keys (basis + ARKit){parts}")
         return {"FINISHED"}
 
 

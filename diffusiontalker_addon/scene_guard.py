@@ -74,6 +74,8 @@ class AnimatePlan:
     scene_fps: float
     options: AnimateOptions
     scene_name: str
+    # The character's other meshes with mapped keys (teeth, tongue, eyes...): each gets the take too.
+    other_targets: tuple[CheckedTarget, ...] = ()
 
 
 def check_animate_inputs(context: bpy.types.Context, options: AnimateOptions, engine: AnimationEngine) -> AnimatePlan:
@@ -84,7 +86,7 @@ def check_animate_inputs(context: bpy.types.Context, options: AnimateOptions, en
         raise SceneGuardError(
             f"There is no object named '{options.object_name}'; check the name (it is case-sensitive)"
         )
-    target = check_target_object(obj, options.mapping_preset)
+    target, other_targets = check_character(obj, options.mapping_preset)
     locked = resolve_locked_key_blocks(target, options.locked_regions, options.locked_channels)
     if len(locked) == len(target.channels):
         raise SceneGuardError(
@@ -120,7 +122,9 @@ def check_animate_inputs(context: bpy.types.Context, options: AnimateOptions, en
         fps=float(scene_fps),
         audio=samples,
     )
-    return AnimatePlan(target, locked, audio, seconds, engine, request, scene_fps, options, scene.name)
+    return AnimatePlan(
+        target, locked, audio, seconds, engine, request, scene_fps, options, scene.name, tuple(other_targets)
+    )
 
 
 def check_target_object(obj: bpy.types.Object | None, mapping_preset: str = "") -> CheckedTarget:
@@ -187,14 +191,17 @@ def map_rig_channels(rig_names: list[str], mapping_preset: str = "") -> tuple[li
         reason = exc.args[0] if exc.args else exc  # str(KeyError) would wrap the message in quotes
         raise SceneGuardError(f"Mapping preset '{mapping_preset}' cannot be used: {reason}") from None
     channels = [
-        ShapeKeyChannel(rig_name, ARKIT_NAMES.index(arkit_name), float(scale))
-        for rig_name, arkit_name, scale in _mapping_pairs(mapping)
+        ShapeKeyChannel(rig_name, ARKIT_NAMES.index(arkit_name), float(scale), mix)
+        for rig_name, arkit_name, scale, mix in _mapping_pairs(mapping)
     ]
     return channels, list(mapping.unmapped)
 
 
-def _mapping_pairs(mapping) -> Iterable[tuple[str, str, float]]:
-    return ((pair.rig_name, pair.arkit_name, pair.scale) for pair in mapping.pairs)
+def _mapping_pairs(mapping) -> Iterable[tuple[str, str, float, tuple[tuple[int, float], ...]]]:
+    return (
+        (pair.rig_name, pair.arkit_name, pair.scale, tuple((ARKIT_NAMES.index(n), w) for n, w in pair.mix))
+        for pair in mapping.pairs
+    )
 
 
 def resolve_locked_key_blocks(target: CheckedTarget, regions: Iterable[str], channel_text: str) -> frozenset[str]:
@@ -364,3 +371,67 @@ def region_names() -> list[str]:
 def describe_region(region: str) -> str:
     names = [n for n in ARKIT_NAMES if region_of(n) == region]
     return f"{len(names)} channels: {', '.join(names[:4])}{', ...' if len(names) > 4 else ''}"
+
+
+def check_character(
+    obj: bpy.types.Object | None, mapping_preset: str = ""
+) -> tuple[CheckedTarget, list[CheckedTarget]]:
+    """The take's main target and the character's other meshes that it animates too.
+
+    A character is the object's topmost parent and everything under it (an armature or empty with head, teeth,
+    tongue, eye meshes...). A mesh with shape keys is the main target and must pass check_target_object; an
+    armature, an empty, a mesh without shape keys or one whose keys all follow drivers hands that role to the first of the character's meshes with
+    mapped keys. The other meshes count only with mapped keys that no driver already moves (the human demo head's
+    parts follow the head through drivers, so they need no Action)."""
+    others = _character_meshes(obj, mapping_preset) if obj is not None else []
+    if obj is not None and obj.type == "MESH" and obj.data.shape_keys is not None:
+        main = check_target_object(obj, mapping_preset)
+        driven = _driven_key_blocks(main.key)
+        if not others or any(c.key_block not in driven for c in main.channels):
+            return main, others
+        # Every key of this mesh follows another mesh's keys (drivers): the take belongs to that mesh.
+    if not others:
+        if obj is not None and obj.type != "MESH" and (obj.parent is not None or obj.children):
+            raise SceneGuardError(
+                f"No mesh of the character '{obj.name}' belongs to has shape keys named like ARKit blendshapes; "
+                "select the face mesh, run Add ARKit Keys on it, or pick a mapping preset"
+            )
+        check_target_object(obj, mapping_preset)  # raises the reason this object cannot be animated
+    main = check_target_object(bpy.data.objects[others[0].object_name], mapping_preset)
+    return main, others[1:]
+
+
+def _character_meshes(obj: bpy.types.Object, mapping_preset: str) -> list[CheckedTarget]:
+    """The character's meshes other than `obj` whose undriven shape keys map onto ARKit channels, in hierarchy order."""
+    root = obj
+    while root.parent is not None:
+        root = root.parent
+    found = []
+    for other in (root, *root.children_recursive):
+        if other == obj or other.type != "MESH" or other.data.shape_keys is None:
+            continue
+        try:
+            target = check_target_object(other, mapping_preset)
+        except SceneGuardError:
+            continue  # a body mesh with corrective keys, a linked prop...: not part of the face
+        driven = _driven_key_blocks(target.key)
+        target.channels = [c for c in target.channels if c.key_block not in driven]
+        if target.channels:
+            found.append(target)
+    return found
+
+
+def _driven_key_blocks(key: bpy.types.Key) -> set[str]:
+    data = key.animation_data
+    if data is None:
+        return set()
+    return {fc.data_path.split('"')[1] for fc in data.drivers if fc.data_path.startswith("key_blocks[")}
+
+
+def lenient_locked_key_blocks(target: CheckedTarget, regions: Iterable[str], channel_text: str) -> frozenset[str]:
+    """resolve_locked_key_blocks for a character's other meshes: a named channel they lack is simply not there."""
+    known = {c.key_block.lower() for c in target.channels} | {
+        ARKIT_NAMES[c.arkit_index].lower() for c in target.channels
+    }
+    names = ",".join(n for n in (part.strip() for part in channel_text.split(",")) if n.lower() in known)
+    return resolve_locked_key_blocks(target, regions, names)

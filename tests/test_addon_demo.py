@@ -57,7 +57,9 @@ def demo_blend(demo_run):
 
 
 def _head():
-    heads = [o for o in bpy.data.objects if o.type == "MESH" and o.data.shape_keys is not None]
+    """The animated mesh (the human head's eyes, teeth, tongue and lashes follow it through drivers, no Action)."""
+    keyed = [o for o in bpy.data.objects if o.type == "MESH" and o.data.shape_keys is not None]
+    heads = [o for o in keyed if o.data.shape_keys.animation_data and o.data.shape_keys.animation_data.action]
     assert len(heads) == 1, [o.name for o in bpy.data.objects]
     return heads[0]
 
@@ -123,3 +125,10 @@ def test_demo_preview_is_a_contact_sheet_png_and_the_video_has_sound(demo_run):
     video = out / "demo.mp4"
     assert video.stat().st_size > 1000
     assert aud.Sound(str(video)).length > 0, "the video must carry the audio"
+
+
+def test_demo_animates_the_human_head_whose_parts_follow_it(demo_blend):
+    head = _head()
+    assert head.name == "HumanHead" and len(head.data.vertices) > 4000
+    teeth = bpy.data.objects["HumanHead Teeth"]
+    assert teeth.parent == head and teeth.data.shape_keys.animation_data.drivers

@@ -1,26 +1,32 @@
-"""The demo head's contact sheet: a labelled grid PNG rendered with Cycles (real bpy)."""
+"""The demo heads' contact sheets: a labelled grid PNG rendered with Cycles (real bpy)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from core.rig.contact_sheet import LABEL_HEIGHT, render_contact_sheet
+pytest.importorskip("bpy")
+
+from diffusiontalker_addon.contact_sheet import LABEL_HEIGHT, render_contact_sheet  # noqa: E402
 
 
-def test_unknown_key_names_are_refused_before_anything_renders(tmp_path):
+def test_unknown_key_names_and_heads_are_refused_before_anything_renders(tmp_path):
     with pytest.raises(ValueError, match="not ARKit-52 names: jawOpenWide"):
         render_contact_sheet(tmp_path / "sheet.png", keys=["jawOpen", "jawOpenWide"])
+    with pytest.raises(ValueError, match="head must be one of HUMAN, PROCEDURAL"):
+        render_contact_sheet(tmp_path / "sheet.png", head="ROBOT")
     assert not (tmp_path / "sheet.png").exists()
 
 
 @pytest.mark.slow
 @pytest.mark.blender
-def test_a_two_key_sheet_is_a_grid_of_the_neutral_and_each_key(tmp_path):
-    pytest.importorskip("bpy")
+@pytest.mark.parametrize("head", ["HUMAN", "PROCEDURAL"])
+def test_a_two_key_sheet_is_a_grid_of_the_neutral_and_each_key(tmp_path, head):
     from PIL import Image
 
-    out = render_contact_sheet(tmp_path / "sheet.png", resolution=48, samples=1, keys=["jawOpen", "eyeBlinkLeft"])
+    out = render_contact_sheet(
+        tmp_path / "sheet.png", head=head, resolution=48, samples=1, keys=["jawOpen", "eyeBlinkLeft"]
+    )
     with Image.open(out) as image:
         assert image.size == (3 * 48, 48 + LABEL_HEIGHT)
         pixels = np.asarray(image.convert("L"), dtype=np.float32)

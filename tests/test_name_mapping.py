@@ -133,7 +133,7 @@ def test_shipped_presets_are_listed_valid_and_say_they_are_examples():
     presets = list_presets()
     assert len(presets) >= 1 and len(presets) == len(list(PRESETS_DIR.glob("*.json")))
     for preset in presets:
-        assert preset.entries and "example" in preset.description.lower()
+        assert preset.entries and ("example" in preset.description.lower() or "fitted" in preset.description)
         assert all(e.arkit_name is None or e.arkit_name in ARKIT_NAMES for e in preset.entries.values())
     vroid = map_channel_names(["Fcl_EYE_Close_L", "Fcl_MTH_A", "Fcl_HA_Fung1"], preset="vroid_example")
     assert pairs_of(vroid) == {"Fcl_EYE_Close_L": "eyeBlinkLeft", "Fcl_MTH_A": "jawOpen"}

@@ -20,6 +20,11 @@ Anything else is mapped by a preset: a JSON file in `core/rig/presets/` (or anyw
 
 Preset entries win over automatic matches; `null` marks a rig key as deliberately left undriven. Several rig keys
 may take one ARKit channel through a preset (e.g. CC's Brow_Raise_Inner_L and _R both from browInnerUp).
+
+A viseme rig (one key per mouth shape) is driven by "mix" entries, a non-negative linear mix of ARKit channels
+fitted on the corpus (core/rig/viseme_fit.py): `"viseme_PP": {"mix": {"mouthClose": 1.5, "mouthPressLeft": 0.2}}`.
+The shipped viseme presets (oculus_visemes, vrm_visemes) are applied automatically to a rig whose keys spell no
+ARKit name but at least three of the preset's keys.
 """
 
 from __future__ import annotations
@@ -30,7 +35,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from core.rig.arkit import ARKIT_NAMES
+from core.rig.arkit import ARKIT_NAMES, lower_face_indices
 
 PRESETS_DIR = Path(__file__).resolve().parent / "presets"
 
@@ -38,6 +43,7 @@ PRESETS_DIR = Path(__file__).resolve().parent / "presets"
 IGNORED_NAMES = frozenset({"basis", "base", "neutral", "rest", "reference", "default"})
 
 _ARKIT_BY_LOWER = {name.lower(): name for name in ARKIT_NAMES}
+_MOUTH_CHANNELS = frozenset(ARKIT_NAMES[i] for i in lower_face_indices())
 _SEPARATORS = re.compile(r"[\s_.\-:|]+")
 _SIDE_SUFFIX = re.compile(r"(?:[\s_.\-]+(?P<letter>[lr])|(?P<word>left|right))$", re.IGNORECASE)
 _PREFIX_END = re.compile(r"[._:|]")
@@ -55,6 +61,8 @@ class ChannelPair:
     arkit_name: str
     scale: float = 1.0
     match: str = "exact"  # "exact", "case", "variant", "prefix" or "preset"
+    # A preset "mix" entry (viseme rigs): rig value = clip(sum of ARKit weight * w, 0, 1); arkit_name is its largest term.
+    mix: tuple[tuple[str, float], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -91,6 +99,7 @@ class ChannelMapping:
 class PresetEntry:
     arkit_name: str | None  # None: leave this rig key undriven
     scale: float = 1.0
+    mix: tuple[tuple[str, float], ...] = ()  # a "mix" entry: (ARKit name, weight), largest first
 
 
 @dataclass(frozen=True)
@@ -113,6 +122,8 @@ def map_channel_names(rig_names: list[str] | tuple[str, ...], preset: str | Path
     `preset` is a preset name from `list_presets()` or a path to a .json file. A bad preset raises
     FileNotFoundError, KeyError or ValueError whose message says what is wrong and how to fix it.
     """
+    if not preset:
+        preset = _viseme_preset_for(rig_names)
     loaded = load_preset(preset) if preset else None
     preset_by_name = _preset_lookup(loaded, rig_names) if loaded else {}
 
@@ -125,7 +136,8 @@ def map_channel_names(rig_names: list[str] | tuple[str, ...], preset: str | Path
             if entry.arkit_name is None:
                 ignored.append(rig_name)
             else:
-                candidates.append((_PRESET, order, ChannelPair(rig_name, entry.arkit_name, entry.scale, "preset")))
+                pair = ChannelPair(rig_name, entry.arkit_name, entry.scale, "preset", entry.mix)
+                candidates.append((_PRESET, order, pair))
             continue
         if _normalise(rig_name) in IGNORED_NAMES:
             ignored.append(rig_name)
@@ -165,6 +177,24 @@ def map_channel_names(rig_names: list[str] | tuple[str, ...], preset: str | Path
         ignored=tuple(ignored),
         preset=loaded.name if loaded else None,
     )
+
+
+def _viseme_preset_for(rig_names: list[str] | tuple[str, ...]) -> str | None:
+    """A shipped viseme preset (one with "mix" entries) for a rig with no ARKit-named mouth or jaw key but at least
+    three keys that preset knows (viseme_PP..., aa ih ou..., Fcl_MTH_A...): viseme rigs work without choosing a
+    preset. A rig with ARKit mouth keys (Ready Player Me has both) is driven by those instead."""
+    matched = (_automatic_match(name) for name in rig_names)
+    if any(found and found[0] in _MOUTH_CHANNELS for found in matched):
+        return None
+    best, best_count = None, 2
+    for preset in list_presets():
+        if not any(entry.mix for entry in preset.entries.values()):
+            continue
+        known = {key.lower() for key, entry in preset.entries.items() if entry.arkit_name is not None}
+        count = sum(name.lower() in known for name in rig_names)
+        if count > best_count:
+            best, best_count = preset.path.stem, count
+    return best
 
 
 def _automatic_match(rig_name: str) -> tuple[str, int] | None:
@@ -259,11 +289,31 @@ def _preset_path(preset: str | Path) -> Path:
     return path
 
 
+def _parse_mix(where: str, value: dict) -> PresetEntry:
+    """{"mix": {"mouthClose": 1.5, "mouthPressLeft": 0.2}}: a non-empty map of ARKit names to positive weights."""
+    if set(value) != {"mix"} or not isinstance(value["mix"], dict) or not value["mix"]:
+        raise ValueError(
+            f'{where}: a mix entry is {{"mix": {{"jawOpen": 0.7, "mouthLowerDownLeft": 0.3}}}}, nothing else'
+        )
+    terms = []
+    for name, weight in value["mix"].items():
+        arkit = _ARKIT_BY_LOWER.get(str(name).strip().lower())
+        if arkit is None:
+            raise ValueError(f"{where}: '{name}' in the mix is not an ARKit-52 blendshape name")
+        if isinstance(weight, bool) or not isinstance(weight, int | float) or not math.isfinite(weight) or weight <= 0:
+            raise ValueError(f"{where}: the mix weight of {name} must be a positive number, not {weight!r}")
+        terms.append((arkit, float(weight)))
+    terms.sort(key=lambda term: -term[1])
+    return PresetEntry(terms[0][0], 1.0, tuple(terms))
+
+
 def _parse_entry(path: Path, rig_key: str, value: object) -> PresetEntry:
     where = f"preset file {path}, entry '{rig_key}'"
     if value is None:
         return PresetEntry(None)
     scale: object = 1.0
+    if isinstance(value, dict) and "mix" in value:
+        return _parse_mix(where, value)
     if isinstance(value, dict):
         unknown = sorted(set(value) - {"arkit", "scale"})
         if unknown:

@@ -1,44 +1,48 @@
-"""Render every ARKit key of the demo head at weight 1 into one labelled grid PNG (a visual check of the rig).
+"""Render every ARKit key of a demo head at weight 1 into one labelled grid PNG (a visual check of the rig).
 
-Needs bpy (Blender as a Python module), imported only when a sheet is rendered so that core/ stays usable without
-Blender. It resets bpy's session to an empty scene: run it from the CLI (`python -m core rig contact-sheet --out
-keys.png`), not inside a Blender session whose scene you want to keep.
+    python -m diffusiontalker_addon contact-sheet --head human --out docs/contact_sheet_human.png
+
+Builds the head with the add-on's own code (diffusiontalker_addon.demo_head), so the sheet shows exactly what
+"Add Demo Head" makes: for the human head, the eyes, teeth, tongue and lashes follow the head's keys. It resets
+bpy's session to an empty scene: run it from the CLI, not inside a Blender session whose scene you want to keep.
 """
 
 from __future__ import annotations
 
-import importlib
 import math
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
+import bpy
 import numpy as np
+from mathutils import Vector
 
 from core.rig.arkit import ARKIT_NAMES
-from core.rig.demo_head import FACE_PART_LOOKS, FACE_PARTS, load_demo_head, to_blender_frame
+
+from .demo_head import create_demo_head_object, create_human_head_objects
 
 NEUTRAL = "neutral"
-# mouthClose only means something on an open jaw (it is the seal that cancels jawOpen), so its cell shows both.
-COMPANION_KEYS = {"mouthClose": ("jawOpen",)}
+# mouthClose only means something on an open jaw (it is the seal that cancels jawOpen), so its cell shows both;
+# the tongue comes out of an open mouth.
+COMPANION_KEYS = {"mouthClose": ("jawOpen",), "tongueOut": ("jawOpen",)}
 COLUMNS = 8
 LABEL_HEIGHT = 18
+HEADS = ("HUMAN", "PROCEDURAL")
 
 
-def render_contact_sheet(out: Path, resolution: int = 160, samples: int = 8, keys: Sequence[str] | None = None) -> Path:
+def render_contact_sheet(
+    out: Path, head: str = "HUMAN", resolution: int = 160, samples: int = 8, keys: Sequence[str] | None = None
+) -> Path:
     """Render the neutral head and each key (all 52 by default) with Cycles on the CPU; write a grid PNG to `out`."""
     names = list(ARKIT_NAMES if keys is None else keys)
     unknown = [n for n in names if n not in ARKIT_NAMES]
     if unknown:
         raise ValueError(f"not ARKit-52 names: {', '.join(unknown)}; use names from core/rig/arkit.py")
-    try:
-        bpy = importlib.import_module("bpy")  # lazily: core must import without Blender
-    except ImportError:
-        raise RuntimeError(
-            "rendering the contact sheet needs bpy 5.0.x: `pip install bpy==5.0.1` (Python 3.11)"
-        ) from None
+    if head not in HEADS:
+        raise ValueError(f"head must be one of {', '.join(HEADS)}, not {head!r}")
 
-    head_object = _build_scene(bpy, resolution, samples)
+    head_object = _build_scene(head, resolution, samples)
     key_blocks = head_object.data.shape_keys.key_blocks
     cells: list[tuple[str, np.ndarray]] = []
     with tempfile.TemporaryDirectory(prefix="contact_sheet_") as tmp:
@@ -47,7 +51,7 @@ def render_contact_sheet(out: Path, resolution: int = 160, samples: int = 8, key
                 block.value = 0.0
             if name != NEUTRAL:
                 for driven in (name, *COMPANION_KEYS.get(name, ())):
-                    key_blocks[driven].value = 1.0
+                    key_blocks[driven].value = 1.0 if driven == name else 0.6
             path = Path(tmp) / f"{len(cells):02d}.png"
             bpy.context.scene.render.filepath = str(path)
             bpy.ops.render.render(write_still=True)
@@ -57,43 +61,41 @@ def render_contact_sheet(out: Path, resolution: int = 160, samples: int = 8, key
     return Path(out)
 
 
-def _build_scene(bpy, resolution: int, samples: int):
+def _build_scene(head: str, resolution: int, samples: int) -> bpy.types.Object:
     bpy.ops.wm.read_factory_settings(use_empty=True)
     scene = bpy.context.scene
-    head = load_demo_head()
-    mesh = bpy.data.meshes.new("DemoHead")
-    mesh.from_pydata(to_blender_frame(head.vertices).tolist(), [], head.faces.tolist())
-    mesh.update()
-    mesh.polygons.foreach_set("use_smooth", np.ones(len(mesh.polygons), dtype=bool))
-    mesh.polygons.foreach_set("material_index", head.face_parts.astype(np.int32))
-    for part in FACE_PARTS:  # slot i is part i, as face_parts indexes them
-        color, roughness = FACE_PART_LOOKS[part]
-        mesh.materials.append(_material(bpy, f"DemoHead_{part}", (*color, 1.0), roughness))
-    obj = bpy.data.objects.new("DemoHead", mesh)
-    scene.collection.objects.link(obj)
-    obj.shape_key_add(name="Basis")
-    basis = to_blender_frame(head.vertices)
-    for name, delta in head.shape_key_deltas().items():
-        block = obj.shape_key_add(name=name, from_mix=False)
-        block.data.foreach_set("co", (basis + to_blender_frame(delta)).ravel())
+    if head == "HUMAN":
+        obj = create_human_head_objects(bpy.context)
+        # The face, not the neck: frame from the chin to the crown, centred between them.
+        from core.rig.human_head import load_human_head
+
+        human = load_human_head()
+        vertices = human.part("head").vertices
+        chin, crown = vertices[human.landmarks["chin"]], vertices[human.landmarks["crown"]]
+        centre = Vector(((chin + crown) / 2).tolist()) + Vector((0.0, 0.0, -0.01))
+        scale = 1.12 * human.face_height()
+    else:
+        obj = create_demo_head_object(bpy.context)
+        centre, scale = Vector((0.0, 0.0, -0.004)), 0.205
 
     camera = bpy.data.objects.new("Camera", bpy.data.cameras.new("Camera"))
     camera.data.type = "ORTHO"
-    camera.data.ortho_scale = 0.205
-    camera.location = (0.09, -0.6, 0.06)  # a little to the character's left and above: depth reads in the shading
-    _aim(camera, (0.0, 0.0, -0.004))
+    camera.data.ortho_scale = scale
+    # A little to the character's left and above: depth reads in the shading.
+    camera.location = centre + Vector((0.45, -3.0, 0.3)) * scale
+    _aim(camera, centre)
     scene.collection.objects.link(camera)
     scene.camera = camera
-    for name, energy, location, size in (
-        ("Key", 5.0, (-0.35, -0.45, 0.35), 0.3),
-        ("Fill", 1.5, (0.45, -0.4, 0.0), 0.5),
-        ("Rim", 2.5, (0.0, 0.4, 0.3), 0.3),
+    for name, energy, offset, size in (
+        ("Key", 5.0, (-1.7, -2.2, 1.7), 1.5),
+        ("Fill", 1.5, (2.2, -2.0, 0.0), 2.5),
+        ("Rim", 2.5, (0.0, 2.0, 1.5), 1.5),
     ):
         light = bpy.data.objects.new(name, bpy.data.lights.new(name, type="AREA"))
-        light.data.energy = energy  # watts: the head is small and close
-        light.data.size = size
-        light.location = location
-        _aim(light, (0.0, 0.0, 0.0))
+        light.data.energy = energy * (scale / 0.205) ** 2  # watts: the same light on a bigger head
+        light.data.size = size * scale
+        light.location = centre + Vector(offset) * scale
+        _aim(light, centre)
         scene.collection.objects.link(light)
 
     world = bpy.data.worlds.new("World")
@@ -115,19 +117,9 @@ def _build_scene(bpy, resolution: int, samples: int):
     return obj
 
 
-def _material(bpy, name: str, color: tuple[float, float, float, float], roughness: float):
-    material = bpy.data.materials.new(name)
-    material.use_nodes = True
-    bsdf = material.node_tree.nodes["Principled BSDF"]
-    bsdf.inputs["Base Color"].default_value = color
-    bsdf.inputs["Roughness"].default_value = roughness
-    return material
-
-
-def _aim(obj, target: tuple[float, float, float]) -> None:
+def _aim(obj: bpy.types.Object, target: Vector) -> None:
     """Point a camera's or light's -Z axis at `target`."""
-    mathutils = importlib.import_module("mathutils")
-    direction = mathutils.Vector(target) - mathutils.Vector(obj.location)
+    direction = Vector(target) - Vector(obj.location)
     obj.rotation_euler = direction.to_track_quat("-Z", "Y").to_euler()
 
 
