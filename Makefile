@@ -35,7 +35,6 @@ corpus-small: venv system-deps
 
 corpus: venv system-deps
 	$(PY) -m core data generate --preset full --out data/corpus --jobs 2
-	$(PY) -m core data generate --preset encoder-voices --out data/encoder_voices --jobs 2
 
 contact-sheet: venv
 	$(PY) -m diffusiontalker_addon contact-sheet --head procedural --out docs/contact_sheet.png

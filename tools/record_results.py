@@ -17,6 +17,11 @@ sys.path.insert(0, str(REPO))
 from core.weights_io import read_manifest, write_manifest  # noqa: E402
 
 EVAL_COMMAND = "python -m core eval --model {model} --data data/corpus --split heldout --max-clips 60 --json docs/eval/{model}.json"
+REAL_EVAL_COMMAND = (
+    "python -m core eval --model {model} --data data/real_speech --split real-dev --max-clips 80 "
+    "--json docs/eval/{model}_real.json"
+)
+REAL_KEYS = ("bilabial_closure_hit_rate", "vowel_bilabial_aperture_auc", "silence_ratio", "lag_ms")
 SUMMARY_KEYS = (
     "lve", "upper_face_error", "fdd", "bilabial_closure_hit_rate", "vowel_bilabial_aperture_auc",
     "silence_closed_fraction", "diversity", "emotion_swap_upper_face_shift", "speaker_retrieval_top1",
@@ -31,6 +36,16 @@ def _summary(report: dict) -> dict:
     return out
 
 
+def _real_summary(report: dict) -> dict:
+    out = {k: round(report[k], 4) for k in REAL_KEYS if isinstance(report.get(k), float)}
+    out.update({k: report[k] for k in ("clips", "seconds", "speakers", "weights_sha256") if k in report})
+    out["robustness"] = {
+        kind: {k: round(v, 4) for k, v in values.items() if k in REAL_KEYS}
+        for kind, values in report.get("robustness", {}).items()
+    }
+    return out
+
+
 def main() -> None:
     weights = REPO / "weights"
     manifest = read_manifest(weights)
@@ -41,6 +56,13 @@ def main() -> None:
             evals[model] = _summary(json.loads(path.read_text()))
     extra = {k: v for k, v in manifest.items() if k not in ("format_version", "files")}
     extra["eval"] = {"command": EVAL_COMMAND, "split": "heldout_voices + heldout_sentences", **evals}
+    real = {}
+    for model in ("teacher", "student"):
+        path = REPO / "docs" / "eval" / f"{model}_real.json"
+        if path.is_file():
+            real[model] = _real_summary(json.loads(path.read_text()))
+    if real:
+        extra["eval_real_speech"] = {"command": REAL_EVAL_COMMAND, "split": "real-dev (data/real_speech)", **real}
     bench = REPO / "docs" / "bench.json"
     if bench.is_file():
         extra["bench"] = {"command": "python -m core bench --json docs/bench.json", **json.loads(bench.read_text())}

@@ -5,8 +5,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PY:-.venv/bin/python}
 [ -f data/corpus/manifest.json ] || $PY -m core data generate --preset full --out data/corpus --jobs 2
-[ -f data/encoder_voices/manifest.json ] ||
-  $PY -m core data generate --preset encoder-voices --out data/encoder_voices --jobs 2   # phase A's extra speakers
 [ -f data/real_speech/manifest.json ] ||
   $PY -m core data real-speech --out data/real_speech   # real human speech (Debian packages): distillation audio + real-dev
 $PY -m core train teacher --config configs/teacher.json
@@ -16,6 +14,9 @@ $PY -m core distill --config configs/distill.json --weights weights
 mkdir -p docs/eval
 for model in teacher student baseline; do
   $PY -m core eval --model "$model" --data data/corpus --split heldout --max-clips 60 --json "docs/eval/$model.json"
+done
+for model in teacher student; do
+  $PY -m core eval --model "$model" --data data/real_speech --split real-dev --max-clips 80 --json "docs/eval/${model}_real.json"
 done
 $PY -m core bench --json docs/bench.json
 $PY tools/record_results.py

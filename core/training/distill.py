@@ -97,6 +97,9 @@ class DistillConfig:
     # features), phase A2 and the rounds (motion: the teacher's own take, core/training/real_speech_clips.py).
     real_speech: str = ""  # a real-speech folder; "" = none
     real_speech_hours: float | None = None  # use the first N hours of its train split (None: all)
+    # Clips shorter than this are left out: phases A and A2 crop encoder_crop_frames (3 s), and each clip costs a
+    # Whisper pass and a 16-step teacher take whatever its length
+    real_speech_min_seconds: float = 0.0
     real_speech_groups: int = 2  # speakers of real speech per round batch, beside batch.groups corpus speakers
     # Hear what users record: every clip the student's encoder hears is precomputed clean (view 0) and through
     # `augment_views` random acoustic degradations (core/audio_augment.py); a crop reads the clean view with
@@ -697,6 +700,7 @@ def distill(config: DistillConfig, progress: bool = True) -> dict:
         real, real_wavs = load_real_speech_clips(
             Path(config.real_speech), teacher, config.teacher_encoder, Path(config.cache_dir),
             run_dir / "real_speech_targets.safetensors", max_hours=config.real_speech_hours,
+            min_seconds=config.real_speech_min_seconds,
             steps=config.teacher_steps, jobs=config.feature_jobs, progress=progress,
         )  # fmt: skip
         wavs.update(real_wavs)

@@ -32,9 +32,11 @@ MOTION_FPS = 30.0
 _STYLE_REFERENCE_FRAMES = 900  # up to 30 s of the speaker's other clips make the reference
 
 
-def real_speech_wavs(real_dir: Path, split: str = "train", max_hours: float | None = None) -> dict[str, dict]:
-    """clip id -> manifest entry (with an absolute "path") of one split of a real-speech folder, in split order,
-    the first `max_hours` of audio when given."""
+def real_speech_wavs(
+    real_dir: Path, split: str = "train", max_hours: float | None = None, min_seconds: float = 0.0
+) -> dict[str, dict]:
+    """clip id -> manifest entry (with an absolute "path") of one split of a real-speech folder, in split order:
+    the clips of at least `min_seconds`, the first `max_hours` of them when given."""
     real_dir = Path(real_dir)
     manifest_path = real_dir / "manifest.json"
     if not manifest_path.is_file():
@@ -49,6 +51,8 @@ def real_speech_wavs(real_dir: Path, split: str = "train", max_hours: float | No
     out, seconds = {}, 0.0
     for clip_id in ids:
         entry = dict(entries.get(clip_id, {"id": clip_id, "wav": f"{clip_id}.wav"}))
+        if float(entry.get("seconds", min_seconds)) < min_seconds:
+            continue
         entry["path"] = str(real_dir / entry.get("wav", f"{clip_id}.wav"))
         out[clip_id] = entry
         seconds += float(entry.get("seconds", 0.0))
@@ -80,12 +84,13 @@ def load_real_speech_clips(
     *,
     split: str = "train",
     max_hours: float | None = None,
+    min_seconds: float = 0.0,
     steps: int = 16,
     jobs: int = 2,
     progress: bool = True,
 ) -> tuple[list[TrainingClip], dict[str, str]]:
     """(clips with teacher pseudo-labels, clip id -> wav path) of a real-speech split; see the module docstring."""
-    entries = real_speech_wavs(real_dir, split, max_hours)
+    entries = real_speech_wavs(real_dir, split, max_hours, min_seconds)
     paths = [entry["path"] for entry in entries.values()]
     encoded = encode_audio_files(paths, encoder, cache_dir, jobs, f"features[real {split}]", progress)
     clips: list[TrainingClip] = []
