@@ -483,6 +483,22 @@ def make_splits(entries: list[dict], aligned_ids: set[str]) -> dict[str, list[st
     return splits
 
 
+def dev_split_shortfall(
+    entries: list[dict], splits: dict[str, list[str]], min_minutes: float = 10.0, min_speakers: int = 5
+) -> list[str]:
+    """What the dev splits (real-dev + real-dev-unscored) lack against their minimums; [] when they meet them."""
+    by_id = {e["id"]: e for e in entries}
+    dev = [by_id[i] for split in DEV_SPLITS for i in splits.get(split, [])]
+    minutes = sum(e["seconds"] for e in dev) / 60
+    speakers = len({speaker_of(e) for e in dev})
+    problems = []
+    if minutes < min_minutes:
+        problems.append(f"dev holds {minutes:.1f} minutes of speech; at least {min_minutes:g} are wanted")
+    if speakers < min_speakers:
+        problems.append(f"dev holds {speakers} speakers; at least {min_speakers} are wanted")
+    return problems
+
+
 def content_hash(out_dir: Path, entries: list[dict]) -> str:
     """sha256 over the sorted clip ids with each clip's wav bytes hash (and npz bytes hash when aligned)."""
     digest = hashlib.sha256()
@@ -575,6 +591,8 @@ def build_real_speech(
     for entry in entries:
         entry["aligned"] = entry["aligned"] or (out_dir / f"{entry['id']}.npz").is_file()
     splits = make_splits(entries, {e["id"] for e in entries if e["aligned"]})
+    for problem in (shortfall := dev_split_shortfall(entries, splits)):
+        log(f"warning: {problem}")
     by_id = {e["id"]: e for e in entries}
     split_minutes = {k: round(sum(by_id[i]["seconds"] for i in ids) / 60, 2) for k, ids in splits.items()}
     split_speakers = {k: len({speaker_of(by_id[i]) for i in ids}) for k, ids in splits.items()}
@@ -594,6 +612,7 @@ def build_real_speech(
         "split_minutes": split_minutes,
         "split_speakers": split_speakers,
         "alignment": alignment,
+        "dev_shortfall": shortfall,
         "content_hash": digest,
         "entries": sorted(entries, key=lambda e: e["id"]),
     }
@@ -601,6 +620,6 @@ def build_real_speech(
     (out_dir / "splits.json").write_text(json.dumps(splits, indent=1))
     return RealSpeechSummary(
         out_dir, len(entries), manifest["hours"], manifest["hours_per_source"], len(manifest["speakers"]),
-        manifest["languages"], missing, split_minutes, split_speakers, int(alignment["aligned"]),
+        manifest["languages"], missing, split_minutes, split_speakers, sum(e["aligned"] for e in entries),
         int(alignment["failed"]), digest, round(time.time() - started, 1),
     )  # fmt: skip
