@@ -105,14 +105,17 @@ def fake_packages(root, speech_wav: np.ndarray | None = None) -> dict:
     sound.mkdir(parents=True)
     sf.write(sound / "vit-hs-vitejte.ogg", voice_like(1.5, 44100, 110.0), 44100)
     sf.write(sound / "vit-m-hlava.ogg", voice_like(1.2, 22050, 220.0), 22050)
-    sf.write(sound / "vit-pap-ahoj.ogg", voice_like(1.0, 22050, 300.0), 22050)
+    parrot = voice_like(1.0, 22050, 300.0)
+    sf.write(sound / "vit-pap-ahoj.ogg", parrot, 22050)
+    sf.write(sound / "vit-m-kopie.ogg", parrot, 22050)  # the same recording under a training speaker
     sf.write(sound / "vit-x-unknown.ogg", voice_like(0.9, 22050, 260.0), 22050)  # not in the script
     script = root / "fillets/usr/share/games/fillets-ng/script/city"
     script.mkdir(parents=True)
     (script / "dialogs_cs.lua").write_text(
         'dialogId("vit-hs-vitejte", "font_statue", "Welcome.")\ndialogStr("Vítejte.")\n\n'
         'dialogId("vit-m-hlava", "font_small",\n  "My head.")\ndialogStr("Moje hlava.")\n\n'
-        'dialogId("vit-pap-ahoj", "font_parrot", "Hello.")\ndialogStr("Ahoj.")\n',
+        'dialogId("vit-pap-ahoj", "font_parrot", "Hello.")\ndialogStr("Ahoj.")\n'
+        'dialogId("vit-m-kopie", "font_small", "Hello.")\ndialogStr("Ahoj.")\n',
         encoding="utf-8",
     )
     trees["fillets-ng-data"] = root / "fillets"
@@ -173,6 +176,16 @@ def test_index_writes_16k_mono_clips_with_speakers_transcripts_and_licences(inde
     assert entries["clips/fillets-ng-data-cs/city__vit-m-hlava"]["transcript"] == "Moje hlava."
     assert entries["clips/fillets-ng-data-cs/city__vit-x-unknown"]["speaker"] is None
     assert summary.clips == len(entries) == manifest["clips"]
+
+
+def test_a_recording_found_twice_is_kept_once_under_its_dev_speaker(indexed):
+    out, _, _ = indexed
+    manifest = json.loads((out / "manifest.json").read_text())
+    ids = {e["id"] for e in manifest["entries"]}
+    assert "clips/fillets-ng-data-cs/city__vit-pap-ahoj" in ids  # font_parrot: a dev speaker
+    assert "clips/fillets-ng-data-cs/city__vit-m-kopie" not in ids
+    assert not (out / "clips/fillets-ng-data-cs/city__vit-m-kopie.wav").exists()
+    assert manifest["duplicates_dropped"] == 1
 
 
 def test_missing_package_is_named_and_the_rest_still_indexes(indexed):

@@ -332,8 +332,11 @@ _READERS: dict[str, Callable[[SpeechSource, Path, dict[str, Path]], list[FoundCl
 
 
 def find_clips(source: SpeechSource, root: Path, extras: dict[str, Path]) -> list[FoundClip]:
-    """The spoken clips of one extracted package (`extras`: the extracted trees of its extra_packages)."""
-    return _READERS[source.layout](source, Path(root), extras)
+    """The spoken clips of one extracted package (`extras`: the extracted trees of its extra_packages).
+
+    Symbolic links are left out: Debian packages use them for files identical to another package's (e.g.
+    drascula-spanish links a few English voice files), which would put one recording in two places."""
+    return [c for c in _READERS[source.layout](source, Path(root), extras) if not c.path.is_symlink()]
 
 
 # ---------------------------------------------------------------- converting
@@ -429,7 +432,7 @@ def _convert(clip: FoundClip, source: SpeechSource, out_dir: Path) -> list[dict]
     else:
         try:
             audio = decode_clip(clip)
-        except (ValueError, RuntimeError) as exc:  # AudioError, libsndfile errors: one bad file never stops the run
+        except (ValueError, RuntimeError, OSError) as exc:  # AudioError, libsndfile: one bad file never stops the run
             print(f"  skipped {clip.path}: {exc}", file=sys.stderr)
             return []
         if not usable(audio):
@@ -497,6 +500,23 @@ def dev_split_shortfall(
     if speakers < min_speakers:
         problems.append(f"dev holds {speakers} speakers; at least {min_speakers} are wanted")
     return problems
+
+
+def drop_duplicates(out_dir: Path, entries: list[dict]) -> tuple[list[dict], int]:
+    """Entries with byte-identical wavs kept once (a dev speaker's copy first, then the first id); the other
+    copies' files are deleted. Packages reuse recordings (ktuberling's languages, asterisk's aliases), and one
+    recording under two speakers could otherwise sit in train and dev at once."""
+    held_out = dev_speakers(entries)
+    seen: set[bytes] = set()
+    kept = []
+    for entry in sorted(entries, key=lambda e: (speaker_of(e) not in held_out, e["id"])):
+        digest = hashlib.sha256((out_dir / entry["wav"]).read_bytes()).digest()
+        if digest in seen:
+            (out_dir / entry["wav"]).unlink()
+            continue
+        seen.add(digest)
+        kept.append(entry)
+    return kept, len(entries) - len(kept)
 
 
 def content_hash(out_dir: Path, entries: list[dict]) -> str:
@@ -586,6 +606,9 @@ def build_real_speech(
             f"no real-speech clip was indexed (missing packages: {', '.join(missing) or 'none'}); "
             "check that `apt-get download` works on this machine (run `apt-get update` first)."
         )
+    entries, duplicates = drop_duplicates(out_dir, entries)
+    if duplicates:
+        log(f"dropped {duplicates} clips identical to another clip")
     alignment = align_dev_clips(out_dir, entries, log) if align else {"attempted": 0, "aligned": 0, "failed": 0}
     # An aligned clip from an earlier run still counts when this run skips alignment.
     for entry in entries:
@@ -608,6 +631,7 @@ def build_real_speech(
         "speakers": sorted({speaker_of(e) for e in entries}),
         "languages": sorted({e["language"] for e in entries}),
         "missing_packages": missing,
+        "duplicates_dropped": duplicates,
         "dev_speakers": sorted(dev_speakers(entries) & {speaker_of(e) for e in entries}),
         "split_minutes": split_minutes,
         "split_speakers": split_speakers,
