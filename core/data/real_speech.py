@@ -589,6 +589,41 @@ def align_dev_clips(out_dir: Path, entries: list[dict], log: Callable[[str], Non
 # ---------------------------------------------------------------- the whole step
 
 
+def write_index(
+    out_dir: Path, entries: list[dict], missing: list[str], duplicates: int, alignment: dict, log: Callable[[str], None]
+) -> tuple[dict, dict[str, list[str]]]:
+    """Write manifest.json and splits.json (each replaced atomically: a reader never sees half a file)."""
+    splits = make_splits(entries, {e["id"] for e in entries if e["aligned"]})
+    for problem in (shortfall := dev_split_shortfall(entries, splits)):
+        log(f"warning: {problem}")
+    by_id = {e["id"]: e for e in entries}
+    hours_per_source: dict[str, float] = {}
+    for entry in entries:
+        hours_per_source[entry["source"]] = hours_per_source.get(entry["source"], 0.0) + entry["seconds"] / 3600
+    manifest = {
+        "kind": "real-speech",
+        "clips": len(entries),
+        "hours": round(sum(e["seconds"] for e in entries) / 3600, 3),
+        "hours_per_source": {k: round(v, 3) for k, v in sorted(hours_per_source.items())},
+        "speakers": sorted({speaker_of(e) for e in entries}),
+        "languages": sorted({e["language"] for e in entries}),
+        "missing_packages": missing,
+        "duplicates_dropped": duplicates,
+        "dev_speakers": sorted(dev_speakers(entries) & {speaker_of(e) for e in entries}),
+        "split_minutes": {k: round(sum(by_id[i]["seconds"] for i in ids) / 60, 2) for k, ids in splits.items()},
+        "split_speakers": {k: len({speaker_of(by_id[i]) for i in ids}) for k, ids in splits.items()},
+        "alignment": alignment or {"attempted": 0, "aligned": sum(e["aligned"] for e in entries), "failed": 0},
+        "dev_shortfall": shortfall,
+        "content_hash": content_hash(out_dir, entries),
+        "entries": sorted(entries, key=lambda e: e["id"]),
+    }
+    for name, value in (("manifest.json", manifest), ("splits.json", splits)):
+        partial = out_dir / f".{name}.partial"
+        partial.write_text(json.dumps(value, indent=1, ensure_ascii=False))
+        partial.replace(out_dir / name)
+    return manifest, splits
+
+
 def build_real_speech(
     out_dir: Path,
     provide: Callable[[str], Path],
@@ -609,41 +644,16 @@ def build_real_speech(
     entries, duplicates = drop_duplicates(out_dir, entries)
     if duplicates:
         log(f"dropped {duplicates} clips identical to another clip")
-    alignment = align_dev_clips(out_dir, entries, log) if align else {"attempted": 0, "aligned": 0, "failed": 0}
-    # An aligned clip from an earlier run still counts when this run skips alignment.
-    for entry in entries:
-        entry["aligned"] = entry["aligned"] or (out_dir / f"{entry['id']}.npz").is_file()
-    splits = make_splits(entries, {e["id"] for e in entries if e["aligned"]})
-    for problem in (shortfall := dev_split_shortfall(entries, splits)):
-        log(f"warning: {problem}")
-    by_id = {e["id"]: e for e in entries}
-    split_minutes = {k: round(sum(by_id[i]["seconds"] for i in ids) / 60, 2) for k, ids in splits.items()}
-    split_speakers = {k: len({speaker_of(by_id[i]) for i in ids}) for k, ids in splits.items()}
-    hours_per_source: dict[str, float] = {}
-    for entry in entries:
-        hours_per_source[entry["source"]] = hours_per_source.get(entry["source"], 0.0) + entry["seconds"] / 3600
-    digest = content_hash(out_dir, entries)
-    manifest = {
-        "kind": "real-speech",
-        "clips": len(entries),
-        "hours": round(sum(e["seconds"] for e in entries) / 3600, 3),
-        "hours_per_source": {k: round(v, 3) for k, v in sorted(hours_per_source.items())},
-        "speakers": sorted({speaker_of(e) for e in entries}),
-        "languages": sorted({e["language"] for e in entries}),
-        "missing_packages": missing,
-        "duplicates_dropped": duplicates,
-        "dev_speakers": sorted(dev_speakers(entries) & {speaker_of(e) for e in entries}),
-        "split_minutes": split_minutes,
-        "split_speakers": split_speakers,
-        "alignment": alignment,
-        "dev_shortfall": shortfall,
-        "content_hash": digest,
-        "entries": sorted(entries, key=lambda e: e["id"]),
-    }
-    (out_dir / "manifest.json").write_text(json.dumps(manifest, indent=1, ensure_ascii=False))
-    (out_dir / "splits.json").write_text(json.dumps(splits, indent=1))
+    # Written before the (slow) alignment too, so the training audio is usable while the dev clips align.
+    for entry in entries:  # a clip aligned by an earlier run counts as aligned
+        entry["aligned"] = (out_dir / f"{entry['id']}.npz").is_file()
+    manifest, splits = write_index(out_dir, entries, missing, duplicates, {}, log)
+    if align:
+        alignment = align_dev_clips(out_dir, entries, log)
+        manifest, splits = write_index(out_dir, entries, missing, duplicates, alignment, log)
     return RealSpeechSummary(
         out_dir, len(entries), manifest["hours"], manifest["hours_per_source"], len(manifest["speakers"]),
-        manifest["languages"], missing, split_minutes, split_speakers, sum(e["aligned"] for e in entries),
-        int(alignment["failed"]), digest, round(time.time() - started, 1),
+        manifest["languages"], missing, manifest["split_minutes"], manifest["split_speakers"],
+        sum(e["aligned"] for e in entries), int(manifest["alignment"]["failed"]), manifest["content_hash"],
+        round(time.time() - started, 1),
     )  # fmt: skip
