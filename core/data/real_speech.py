@@ -16,10 +16,13 @@ game and telephony packages; this module downloads them (`apt-get download`, nev
 The split is by whole speakers, so no dev voice is ever trained on. Dev speakers (DEV_SPEAKERS):
   - Allison (asterisk-core-sounds-en-wav: studio prompts with transcripts; also her Mexican-Spanish prompts),
   - the English Drascula voice actors (scummvm's drascula.dat holds each line's text; core.data.drascula_text),
-  - two Czech and two Dutch Fish Fillets characters (statue, parrot), unscored, for non-English voices.
+  - two Czech Fish Fillets characters (statue, parrot), unscored, for non-English voices (the Dutch dub voices
+    only the two fish, whose 1.5 h stay in train).
 A clip whose speaker is unknown counts as its package's one speaker. Speaker ids are prefixed with their source
 family so two packages never share an id by accident, except where the same person is known to speak in both
-(Allison's en and es prompts share "asterisk:allison").
+(Allison's en and es prompts share "asterisk:allison"). Speakers are known per character, not per actor: a Czech
+actor who voices the statue and also another character would sit on both sides (the Czech dev part is unscored).
+Byte-identical recordings (Debian symlinks, ktuberling languages sharing words) are kept once.
 
 Sources are training data only: never committed, never shipped (see each entry's licence).
 """
@@ -53,8 +56,6 @@ DEV_SPEAKERS = frozenset(
         "asterisk:allison",
         "fillets-ng-data-cs:font_statue",
         "fillets-ng-data-cs:font_parrot",
-        "fillets-ng-data-nl:font_statue",
-        "fillets-ng-data-nl:font_parrot",
     }
 )
 DRASCULA_DEV_SOURCE = "drascula"
