@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.requirements-stamp
 
-.PHONY: venv system-deps demo test test-fast lint corpus corpus-small contact-sheet clean
+.PHONY: venv system-deps demo test test-fast lint corpus corpus-small real-speech contact-sheet clean
 
 $(STAMP): requirements.txt
 	@test -x $(PY) || $(PYTHON_BASE) -m venv $(VENV)
@@ -35,6 +35,10 @@ corpus-small: venv system-deps
 
 corpus: venv system-deps
 	$(PY) -m core data generate --preset full --out data/corpus --jobs 2
+
+# Real human speech (Debian packages, downloaded with apt-get): encoder training audio + a scored dev set.
+real-speech: venv
+	$(PY) -m core data real-speech --out data/real_speech
 
 contact-sheet: venv
 	$(PY) -m diffusiontalker_addon contact-sheet --head procedural --out docs/contact_sheet.png

@@ -57,6 +57,14 @@ def _data_import(a: argparse.Namespace) -> int:
     return 0
 
 
+def _data_real_speech(a: argparse.Namespace) -> int:
+    from core.data.real_speech import build_real_speech, debian_package_provider
+
+    summary = build_real_speech(Path(a.out), debian_package_provider(Path(a.debs)), align=not a.no_align)
+    print(summary.describe())
+    return 0
+
+
 def _rig_build_human_head(a: argparse.Namespace) -> int:
     import json
 
@@ -308,6 +316,14 @@ def build_parser() -> argparse.ArgumentParser:
     im.add_argument("--out", required=True)
     im.add_argument("--fps", type=float, default=30.0)
     im.set_defaults(func=_data_import)
+
+    rs = data.add_parser(
+        "real-speech", help="real human speech from Debian packages: encoder training audio + a scored dev set"
+    )
+    rs.add_argument("--out", default="data/real_speech", help="output directory (clips/, manifest.json, splits.json)")
+    rs.add_argument("--debs", default=".cache/real_speech_debs", help="where downloaded .deb files are kept")
+    rs.add_argument("--no-align", action="store_true", help="skip forced alignment of the English dev clips")
+    rs.set_defaults(func=_data_real_speech)
 
     an = sub.add_parser("animate", help="audio -> ARKit-52 animation (.npz or Live Link Face .csv)")
     an.add_argument("audio", nargs="?", help="voice recording: wav/flac/ogg/mp3, any rate, mono or stereo")
