@@ -6,8 +6,9 @@ noising starts from (its x0 at every noise level is then the teacher's predictio
 real speech (`python -m core data real-speech`, core/data/real_speech.py) teaches the student's ears, in any language.
 
 Each clip becomes a TrainingClip: Whisper features and prosody on 30 fps frames (the feature cache of
-core.training.corpus_features), `motion` = the teacher's take with the style of ANOTHER clip of the same speaker (the
-"neutral" emotion), or no style when the speaker is unknown, `emotion` = "neutral". The takes are kept in
+core.training.corpus_features), `motion` = the teacher's take with its speaker's style (the identity of up to three of
+the speaker's clips, the "neutral" emotion), or no style when the speaker is unknown, `emotion` = "neutral". The takes
+are made in batches of clips of similar length (16 at a time: ~10x faster on a CPU than one by one) and kept in
 `RUN_DIR/real_speech_targets.safetensors` (a rerun reads them).
 """
 
@@ -139,21 +140,48 @@ def _teacher_takes(
     takes = {}
     neutral = teacher.personalizer.neutral_emotion[None]
     with torch.no_grad():
-        for clip in clips:
-            tokens = None
-            if not clip.speaker.endswith(":unknown"):
-                others = [c for c in by_speaker[clip.speaker] if c is not clip] or [clip]
-                feats = np.concatenate([c.audio for c in others[:3]])[:_STYLE_REFERENCE_FRAMES]
-                prosody = np.concatenate([c.prosody for c in others[:3]])[:_STYLE_REFERENCE_FRAMES]
-                style = teacher.encode_style(torch.from_numpy(feats)[None], prosody=torch.from_numpy(prosody)[None])
-                tokens = teacher.personalizer.fuse(style.identity, neutral)
-            seed = zlib.crc32(clip.clip_id.encode())
-            take = teacher.generate(torch.from_numpy(clip.audio)[None], tokens, steps=steps, seed=seed)
-            takes[clip.clip_id] = take[0].numpy().astype(np.float32)
+        tokens_of = {}
+        for speaker, members in by_speaker.items():  # one style per speaker (None: no style)
+            tokens_of[speaker] = None
+            if not speaker.endswith(":unknown"):
+                tokens_of[speaker] = _speaker_tokens(teacher, members, neutral)
+        styled = [c for c in clips if tokens_of[c.speaker] is not None]
+        unstyled = [c for c in clips if tokens_of[c.speaker] is None]
+        for batch in _length_batches(styled) + _length_batches(unstyled):
+            # Clips of one batch share a length (padded with their last frame; the padding's motion is dropped)
+            frames = max(c.frames for c in batch)
+            feats = np.stack([np.pad(c.audio, ((0, frames - c.frames), (0, 0)), mode="edge") for c in batch])
+            tokens = None  # unknown speakers: the "no style" condition
+            if tokens_of[batch[0].speaker] is not None:
+                tokens = torch.cat([tokens_of[c.speaker] for c in batch])
+            seed = zlib.crc32(batch[0].clip_id.encode())
+            motion = teacher.generate(torch.from_numpy(feats), tokens, steps=steps, seed=seed).numpy()
+            for row, clip in enumerate(batch):
+                takes[clip.clip_id] = motion[row, : clip.frames].astype(np.float32)
             if bar is not None:
-                bar.update(1)
+                bar.update(len(batch))
     if bar is not None:
         bar.close()
     targets_path.parent.mkdir(parents=True, exist_ok=True)
     save_file(takes, str(targets_path))
     return takes
+
+
+def _speaker_tokens(teacher: DiffusionTalker, members: list[TrainingClip], neutral: torch.Tensor) -> torch.Tensor:
+    """Style tokens (1, tokens, width) of a speaker: identity from up to 3 of its clips (30 s at most), neutral emotion."""
+    feats = np.concatenate([c.audio for c in members[:3]])[:_STYLE_REFERENCE_FRAMES]
+    prosody = np.concatenate([c.prosody for c in members[:3]])[:_STYLE_REFERENCE_FRAMES]
+    style = teacher.encode_style(torch.from_numpy(feats)[None], prosody=torch.from_numpy(prosody)[None])
+    return teacher.personalizer.fuse(style.identity, neutral)
+
+
+def _length_batches(clips: list[TrainingClip], size: int = 16, slack: float = 1.25) -> list[list[TrainingClip]]:
+    """Clips sorted by length in batches of at most `size`, the longest at most `slack` x the shortest."""
+    ordered = sorted(clips, key=lambda c: (c.frames, c.clip_id))
+    batches: list[list[TrainingClip]] = []
+    for clip in ordered:
+        if batches and len(batches[-1]) < size and clip.frames <= slack * batches[-1][0].frames:
+            batches[-1].append(clip)
+        else:
+            batches.append([clip])
+    return batches
