@@ -18,7 +18,6 @@ audio (core.audio_augment.degrade) for a robustness table.
 
 from __future__ import annotations
 
-import json
 import time
 from collections import defaultdict
 from collections.abc import Callable
@@ -30,6 +29,7 @@ import numpy as np
 
 from core import metrics
 from core.style_library import DEFAULT_IDENTITY, NEUTRAL_EMOTION
+from core.training.corpus_features import read_splits
 
 if TYPE_CHECKING:
     from core.inference import DiffusionTalkerEngine
@@ -53,16 +53,6 @@ class EvalClip:
     @property
     def seconds(self) -> float:
         return self.audio.size / 16_000
-
-
-def read_splits(data: Path) -> dict[str, list[str]]:
-    path = Path(data) / "splits.json"
-    if not path.is_file():
-        raise FileNotFoundError(
-            f"{path} not found: point --data at a corpus made by `python -m core data generate` (or a folder of "
-            "clips with a splits.json listing their ids per split)"
-        )
-    return json.loads(path.read_text())
 
 
 def load_eval_clips(data: Path, splits: str | list[str], ids: list[str] | None = None) -> list[EvalClip]:

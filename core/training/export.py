@@ -8,7 +8,9 @@ voices alike: a user picks a voice by name), one identity per voice, one emotion
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Hashable
 from pathlib import Path
+from typing import TypeVar
 
 import torch
 
@@ -22,6 +24,8 @@ def cached_features(clip: TrainingClip) -> torch.Tensor:
     """The teacher's features: what corpus_features stored (frozen encoder, aligned to motion frames)."""
     return torch.from_numpy(clip.audio)
 
+
+T = TypeVar("T")
 
 TRAINING_COMMANDS = {
     "teacher": "python -m core train teacher --config configs/teacher.json",
@@ -40,16 +44,21 @@ def style_library_from_clips(model: DiffusionTalker, clips: list[TrainingClip], 
     )
 
 
-def _spread(clips: list[TrainingClip], per_label: int = 40) -> list[TrainingClip]:
-    """At most `per_label` clips per (speaker, emotion): enough for a stable mean, fast to embed."""
-    counts: dict[tuple[str, str], int] = {}
+def first_per_label(items: list[T], label: Callable[[T], Hashable], per_label: int) -> list[T]:
+    """The first `per_label` items of each label, in order."""
+    counts: dict[Hashable, int] = {}
     out = []
-    for clip in clips:
-        key = (clip.speaker, clip.emotion)
+    for item in items:
+        key = label(item)
         if counts.get(key, 0) < per_label:
             counts[key] = counts.get(key, 0) + 1
-            out.append(clip)
+            out.append(item)
     return out
+
+
+def _spread(clips: list[TrainingClip], per_label: int = 40) -> list[TrainingClip]:
+    """At most `per_label` clips per (speaker, emotion): enough for a stable mean, fast to embed."""
+    return first_per_label(clips, lambda c: (c.speaker, c.emotion), per_label)
 
 
 def export_teacher(

@@ -23,11 +23,11 @@ from core.evaluation import (
     evaluate,
     evaluate_real_speech,
     load_eval_clips,
-    read_splits,
     spread,
 )
 from core.inference import STUDENT_WINDOW, DiffusionTalkerEngine, TorchBackend, WindowPlan, load_engine
 from core.style_library import DEFAULT_IDENTITY, NEUTRAL_EMOTION, StyleLibrary, build_style_library
+from core.training.corpus_features import read_splits
 from core.weights_io import sha256_of_file
 
 RUN_DIRS = {"teacher": Path("runs/teacher"), "baseline": Path("runs/baseline")}
@@ -121,16 +121,13 @@ def attach_corpus_styles(engine: DiffusionTalkerEngine, corpus: Path, per_label:
 
 def _first_per_label(corpus: Path, per_label: int) -> list[str]:
     from core.data.clip import load_clip
+    from core.training.export import first_per_label
 
-    counts: dict[tuple[str, str], int] = {}
-    chosen = []
-    for clip_id in read_splits(corpus)["train"]:
+    def label(clip_id: str) -> tuple[str, str]:
         clip = load_clip(corpus / f"{clip_id}.npz", with_audio=False)
-        key = (clip.speaker, clip.emotion)
-        if counts.get(key, 0) < per_label:
-            counts[key] = counts.get(key, 0) + 1
-            chosen.append(clip_id)
-    return chosen
+        return clip.speaker, clip.emotion
+
+    return first_per_label(read_splits(corpus)["train"], label, per_label)
 
 
 def evaluate_model(
