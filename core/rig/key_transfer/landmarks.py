@@ -170,13 +170,13 @@ def onto_front_surface(face: np.ndarray, triangles: np.ndarray, point: np.ndarra
 
 
 def _ears(face: np.ndarray, points: dict[str, np.ndarray], width: float) -> dict[str, np.ndarray]:
-    """The lateral extreme on each side between mouth and brow height, behind the eyes, where it reaches well
-    beyond the eye's outer corner (a face mask has none)."""
+    """The lateral extreme on each side between mouth and brow height, far behind the eyes (ears sit about half a
+    head's width behind them), where it reaches well beyond the eye's outer corner (a face mask has none)."""
     ears = {}
     low, high = points["mouth_center"][1], points["nasion"][1] + 0.3 * (points["nasion"][1] - points["mouth_center"][1])
     for side, sign in (("left", 1.0), ("right", -1.0)):
         corner = points[f"eye_{side}_outer"]
-        behind = (face[:, 1] > low) & (face[:, 1] < high) & (face[:, 2] < corner[2] - 0.1 * width)
+        behind = (face[:, 1] > low) & (face[:, 1] < high) & (face[:, 2] < corner[2] - 0.45 * width)
         if not behind.any():
             continue
         candidates = np.flatnonzero(behind)
