@@ -46,14 +46,14 @@ def axis_name(vector: np.ndarray) -> str:
     return min(AXES, key=lambda name: float(np.linalg.norm(np.array(AXES[name]) - vector)))
 
 
-def head_frame(obj: bpy.types.Object, vertices: np.ndarray, front: str, up: str) -> FaceFrame:
+def head_frame(obj: bpy.types.Object, vertices: np.ndarray, triangles: np.ndarray, front: str, up: str) -> FaceFrame:
     """The face frame: the axes given ("AUTO" guesses), else the ones the landmarks were proposed in."""
     stored = str(obj.get(FRAME_PROPERTY, "")).split(",")
     if front == "AUTO" and up == "AUTO" and len(stored) == 2 and all(s in AXES for s in stored):
         return face_frame(vertices, *stored)
     if front != "AUTO" and up != "AUTO":
         return face_frame(vertices, front, up)
-    return guess_face_frame(vertices, None if front == "AUTO" else front, None if up == "AUTO" else up)
+    return guess_face_frame(vertices, None if front == "AUTO" else front, None if up == "AUTO" else up, triangles)
 
 
 def landmark_empties(obj: bpy.types.Object) -> dict[str, bpy.types.Object]:
@@ -69,7 +69,8 @@ def remove_landmark_empties(obj: bpy.types.Object) -> None:
 def place_landmarks(obj: bpy.types.Object, front: str = "AUTO", up: str = "AUTO") -> dict[str, bpy.types.Object]:
     """Replace the head's landmark empties with freshly proposed ones (spheres, children of the head)."""
     vertices, triangles = mesh_arrays(obj)
-    frame = head_frame(obj, vertices, front, up) if (front, up) != ("AUTO", "AUTO") else guess_face_frame(vertices)
+    auto = (front, up) == ("AUTO", "AUTO")
+    frame = guess_face_frame(vertices, triangles=triangles) if auto else head_frame(obj, vertices, triangles, front, up)
     landmarks = propose_mesh_landmarks(vertices, triangles, frame, procedural_template())  # may raise: no change
     remove_landmark_empties(obj)
     obj[FRAME_PROPERTY] = f"{axis_name(frame.front)},{axis_name(frame.up)}"
@@ -111,7 +112,7 @@ def generate_keys(
     anything (an empty key from an earlier "Add ARKit Keys") gets the transferred shape. Returns the names written,
     the ARKit channels kept as they were, and the transfer."""
     vertices, triangles = mesh_arrays(obj)
-    frame = head_frame(obj, vertices, front, up)
+    frame = head_frame(obj, vertices, triangles, front, up)
     template = procedural_template()
     if landmarks is None:
         landmarks = propose_mesh_landmarks(vertices, triangles, frame, template)

@@ -42,6 +42,6 @@ def make_arkit_keys(
 ) -> KeyTransfer:
     """The whole transfer with automatic landmarks: (V, 3) vertices, (F, 3) triangles -> KeyTransfer."""
     template = template or procedural_template()
-    frame = guess_face_frame(vertices, front, up)
+    frame = guess_face_frame(vertices, front, up, triangles)
     landmarks = propose_mesh_landmarks(vertices, triangles, frame, template)
     return transfer_keys(vertices, triangles, landmarks, frame, template)

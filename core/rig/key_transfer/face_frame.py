@@ -13,6 +13,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from core.rig.key_transfer.profile import surface_profile
+
 AXES: dict[str, tuple[float, float, float]] = {
     "+X": (1.0, 0.0, 0.0),
     "-X": (-1.0, 0.0, 0.0),
@@ -21,7 +23,7 @@ AXES: dict[str, tuple[float, float, float]] = {
     "+Z": (0.0, 0.0, 1.0),
     "-Z": (0.0, 0.0, -1.0),
 }
-_SAMPLE = 3000  # vertices sampled for the symmetry test (seeded)
+_SAMPLE = 1500  # vertices sampled for the symmetry test (seeded)
 
 
 class FaceNotFoundError(ValueError):
@@ -66,8 +68,11 @@ def face_frame(vertices: np.ndarray, front: str, up: str) -> FaceFrame:
     return FaceFrame(rotation, (v.min(axis=0) + v.max(axis=0)) / 2)
 
 
-def guess_face_frame(vertices: np.ndarray, front: str | None = None, up: str | None = None) -> FaceFrame:
-    """The most likely face frame among the 24 axis-aligned ones (`front` / `up` fix those axes when given)."""
+def guess_face_frame(
+    vertices: np.ndarray, front: str | None = None, up: str | None = None, triangles: np.ndarray | None = None
+) -> FaceFrame:
+    """The most likely face frame among the 24 axis-aligned ones (`front` / `up` fix those axes when given).
+    With the (F, 3) triangles the nose's profile is read from the surface, which is surer on a coarse mesh."""
     v = np.asarray(vertices, dtype=np.float64)
     if len(v) < 20 or not np.isfinite(v).all():
         raise FaceNotFoundError(f"a head mesh needs at least 20 finite vertices; this one has {len(v)}")
@@ -93,7 +98,7 @@ def guess_face_frame(vertices: np.ndarray, front: str | None = None, up: str | N
         f = candidates[0][0]
         u = next(u for _, u in candidates if u.startswith("+"))
         frame = face_frame(v, f, u)
-        if _profile_says_upside_down(frame.to_face(v)):
+        if _profile_says_upside_down(frame.to_face(v), triangles):
             u = "-" + u[1]
         candidates = [(f, u)]
     return face_frame(v, *candidates[0])
@@ -145,13 +150,17 @@ def _peak_sharpness(centered: np.ndarray, front: np.ndarray, lateral: int) -> fl
     return float((depth[tip] - np.sort(fronts)[-2]) / width)  # the surface falls away in (nearly) every direction
 
 
-def _profile_says_upside_down(face: np.ndarray) -> bool:
+def _profile_says_upside_down(face: np.ndarray, triangles: np.ndarray | None) -> bool:
     """In face coordinates: True when the surface falls away faster above the nose tip than below it."""
     width = np.ptp(face[:, 0])
     central = np.abs(face[:, 0]) < 0.12 * width
     tip = np.flatnonzero(central)[np.argmax(face[central, 2])]
     x0, y0, z0 = face[tip]
     step = 0.07 * width
+    if triangles is not None:
+        ys, zs = surface_profile(face, np.asarray(triangles, dtype=np.int64), x0, width / 400, 2.0)
+        if len(ys) and ys[0] < y0 - step and ys[-1] > y0 + step:
+            return bool(np.interp(y0 + step, ys, zs) < np.interp(y0 - step, ys, zs))
     for band in (0.02, 0.04, 0.08):
         strip = np.abs(face[:, 0] - x0) < band * width
         above = strip & (np.abs(face[:, 1] - (y0 + step)) < 0.02 * width)

@@ -42,6 +42,10 @@ class LandmarkWarp:
         p = np.asarray(points, dtype=np.float64) @ (self.scale * self.rotation).T + self.shift
         return p + self._kernel(p) @ self.weights
 
+    def similarity(self, points: np.ndarray) -> np.ndarray:
+        """(N, 3) -> (N, 3): the similarity part alone."""
+        return np.asarray(points, dtype=np.float64) @ (self.scale * self.rotation).T + self.shift
+
     def vectors_to_target(self, vectors: np.ndarray) -> np.ndarray:
         """(N, 3) offsets in template units -> the target's face coordinates (the similarity's inverse)."""
         return np.asarray(vectors, dtype=np.float64) @ self.rotation / self.scale

@@ -152,6 +152,8 @@ def onto_front_surface(face: np.ndarray, triangles: np.ndarray, point: np.ndarra
     angles = np.arange(8) * np.pi / 4
     probes = np.concatenate([point[None, :2], point[:2] + radius * np.stack([np.cos(angles), np.sin(angles)], 1)])
     tri = face[triangles]  # (F, 3, 3)
+    reach = np.abs(tri[:, :, :2] - point[:2]).min(axis=1).max(axis=1) <= radius + np.ptp(tri[:, :, :2], axis=1).max(1)
+    tri = tri[reach]  # only triangles that can lie under a probe
     a = tri[:, 0, :2]
     v0, v1 = tri[:, 1, :2] - a, tri[:, 2, :2] - a
     den = v0[:, 0] * v1[:, 1] - v1[:, 0] * v0[:, 1]

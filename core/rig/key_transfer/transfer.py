@@ -36,6 +36,8 @@ class KeyTransfer:
     weights: np.ndarray = field(repr=False)  # (V,) how much of the template's deformation each vertex takes, 0..1
     template_positions: np.ndarray = field(repr=False)  # (V, 3) each target vertex mapped into the template's frame
     warp: LandmarkWarp = field(repr=False)
+    frame: FaceFrame = field(repr=False)
+    landmarks: dict[str, np.ndarray] = field(repr=False)  # the landmarks used, mesh coordinates
     openings_found: dict[str, bool] = field(default_factory=dict)  # mouth / eye_left / eye_right: own line used
     lid_scale: dict[str, float] = field(default_factory=dict)  # eye_left / eye_right: the eye keys' vertical gain
     seconds: float = 0.0
@@ -99,17 +101,22 @@ def transfer_keys(
     near, far = template.falloff
     s = np.clip((distance - near) / (far - near), 0.0, 1.0)
     weights = 1.0 - s * s * (3.0 - 2.0 * s)
-    corners = template.triangles[face_of]  # (V, 3)
-    deltas = {}
-    for name in names or list(template.deltas):
-        d = template.deltas[name]
-        at = (bary[:, :, None] * d[corners]).sum(axis=1) * weights[:, None]  # (V, 3) template units
-        if name.startswith("eye"):
-            at[:, 1] *= lid_gain  # template frame: y is up
-        deltas[name] = frame.vectors_to_mesh(warp.vectors_to_target(at)).astype(np.float32)
-    return KeyTransfer(
-        deltas, regions, weights.astype(np.float32), mapped, warp, found, lid_scale, time.perf_counter() - start
-    )
+    names = list(names or template.deltas)
+    moving = np.flatnonzero(weights > 0)  # most of a whole head is beyond the template's reach
+    corners = template.triangles[face_of[moving]]  # (M, 3)
+    stacked = np.stack([template.deltas[name] for name in names], axis=1)  # (T, K, 3) template units
+    at = sum(bary[moving, i, None, None] * stacked[corners[:, i]] for i in range(3))  # (M, K, 3)
+    at *= weights[moving, None, None]
+    is_eye = np.array([name.startswith("eye") for name in names])
+    at[:, is_eye, 1] *= lid_gain[moving, None]  # template frame: y is up
+    # Template offsets -> the target's face frame (the similarity's inverse) -> mesh coordinates: one linear map.
+    to_mesh = frame.vectors_to_mesh(warp.vectors_to_target(np.eye(3)))  # (3, 3), rows: template axes in the mesh
+    dense = np.zeros((len(face), len(names), 3), dtype=np.float32)
+    dense[moving] = at @ to_mesh
+    deltas = {name: dense[:, k] for k, name in enumerate(names)}
+    used = {name: np.asarray(landmarks[name], dtype=np.float64) for name in landmarks}
+    seconds = time.perf_counter() - start
+    return KeyTransfer(deltas, regions, weights.astype(np.float32), mapped, warp, frame, used, found, lid_scale, seconds)
 
 
 def _own_regions(
