@@ -506,11 +506,11 @@ class DIFFUSIONTALKER_OT_generate_keys(bpy.types.Operator):
         except (FaceNotFoundError, ValueError) as exc:
             self.report({"ERROR"}, f"No keys added to '{obj.name}': {exc}")
             return {"CANCELLED"}
-        remove_landmark_empties(obj)
         for other in context.view_layer.objects:
             other.select_set(False)
         obj.select_set(True)
         context.view_layer.objects.active = obj
+        remove_landmark_empties(obj)
         _report_generated(self, obj, written, kept)
         return {"FINISHED"}
 

@@ -105,9 +105,7 @@ def lip_gaps(vertices: np.ndarray, deltas: dict[str, np.ndarray], weights: np.nd
     return np.linalg.norm(posed[:, 0] - posed[:, 1], axis=1)
 
 
-@pytest.mark.parametrize(
-    ("front", "up"), [("-Y", "+Z"), ("+Z", "+Y"), ("+X", "-Z"), ("-Z", "-X"), ("+Y", "+X")]
-)
+@pytest.mark.parametrize(("front", "up"), [("-Y", "+Z"), ("+Z", "+Y"), ("+X", "-Z"), ("-Z", "-X"), ("+Y", "+X")])
 def test_the_face_frame_is_found_in_axis_aligned_orientations(front, up):
     vertices, triangles, *_ = remeshed_head(levels=0, shell=1200)
     face_axes = face_frame(np.eye(3), front, up).rotation  # rows: left, up, front in mesh axes

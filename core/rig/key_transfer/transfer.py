@@ -116,7 +116,9 @@ def transfer_keys(
     deltas = {name: dense[:, k] for k, name in enumerate(names)}
     used = {name: np.asarray(landmarks[name], dtype=np.float64) for name in landmarks}
     seconds = time.perf_counter() - start
-    return KeyTransfer(deltas, regions, weights.astype(np.float32), mapped, warp, frame, used, found, lid_scale, seconds)
+    return KeyTransfer(
+        deltas, regions, weights.astype(np.float32), mapped, warp, frame, used, found, lid_scale, seconds
+    )
 
 
 def _own_regions(
