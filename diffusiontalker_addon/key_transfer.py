@@ -14,9 +14,11 @@ from core.rig.arkit import ARKIT_NAMES
 from core.rig.key_transfer import (
     AXES,
     FaceFrame,
+    FaceNotFoundError,
     KeyTransfer,
     face_frame,
     guess_face_frame,
+    landmarks_by_size,
     procedural_template,
     propose_mesh_landmarks,
     transfer_keys,
@@ -66,12 +68,22 @@ def remove_landmark_empties(obj: bpy.types.Object) -> None:
         bpy.data.objects.remove(empty)
 
 
-def place_landmarks(obj: bpy.types.Object, front: str = "AUTO", up: str = "AUTO") -> dict[str, bpy.types.Object]:
-    """Replace the head's landmark empties with freshly proposed ones (spheres, children of the head)."""
+def place_landmarks(
+    obj: bpy.types.Object, front: str = "AUTO", up: str = "AUTO"
+) -> tuple[dict[str, bpy.types.Object], str]:
+    """Replace the head's landmark empties with freshly proposed ones (spheres, children of the head). Where no face
+    is found on the mesh they are placed by its size instead, for the user to move. Returns the empties and, in
+    that case, why the face was not found ("" otherwise)."""
     vertices, triangles = mesh_arrays(obj)
     auto = (front, up) == ("AUTO", "AUTO")
-    frame = guess_face_frame(vertices, triangles=triangles) if auto else head_frame(obj, vertices, triangles, front, up)
-    landmarks = propose_mesh_landmarks(vertices, triangles, frame, procedural_template())  # may raise: no change
+    frame = face_frame(vertices, "-Y" if front == "AUTO" else front, "+Z" if up == "AUTO" else up)  # Blender's way
+    try:
+        frame = (
+            guess_face_frame(vertices, triangles=triangles) if auto else head_frame(obj, vertices, triangles, front, up)
+        )
+        landmarks, not_found = propose_mesh_landmarks(vertices, triangles, frame, procedural_template()), ""
+    except FaceNotFoundError as exc:
+        landmarks, not_found = landmarks_by_size(vertices, frame, procedural_template()), str(exc)
     remove_landmark_empties(obj)
     obj[FRAME_PROPERTY] = f"{axis_name(frame.front)},{axis_name(frame.up)}"
     size = 0.012 * float(np.ptp(frame.to_face(vertices)[:, 0]))  # local units; about 2 mm on a 16 cm head
@@ -88,7 +100,7 @@ def place_landmarks(obj: bpy.types.Object, front: str = "AUTO", up: str = "AUTO"
         empty.matrix_parent_inverse = Matrix.Identity(4)  # location is in the head's local coordinates
         empty.location = tuple(float(c) for c in point)
         empties[name] = empty
-    return empties
+    return empties, not_found
 
 
 def read_landmarks(obj: bpy.types.Object) -> dict[str, np.ndarray]:

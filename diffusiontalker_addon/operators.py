@@ -464,17 +464,24 @@ class DIFFUSIONTALKER_OT_place_landmarks(bpy.types.Operator):
 
         try:
             obj = _head_for_keys(context)
-            empties = place_landmarks(obj, self.front_axis, self.up_axis)
+            empties, not_found = place_landmarks(obj, self.front_axis, self.up_axis)
         except scene_guard.SceneGuardError as exc:
             self.report({"ERROR"}, str(exc))
             return {"CANCELLED"}
         except (FaceNotFoundError, ValueError) as exc:
             self.report({"ERROR"}, f"No face found on '{context.active_object.name}': {exc}")
             return {"CANCELLED"}
-        self.report(
-            {"INFO"},
-            f"Placed {len(empties)} landmarks on '{obj.name}'; move any that are off, then click Generate Keys",
-        )
+        if not_found:
+            self.report(
+                {"WARNING"},
+                f"No face found on '{obj.name}' ({not_found}); {len(empties)} landmarks placed by its size: move each "
+                "onto its feature, then click Generate Keys",
+            )
+        else:
+            self.report(
+                {"INFO"},
+                f"Placed {len(empties)} landmarks on '{obj.name}'; move any that are off, then click Generate Keys",
+            )
         return {"FINISHED"}
 
 

@@ -125,9 +125,11 @@ def test_existing_keys_are_kept_and_empty_ones_filled(addon):
     assert np.abs(key_deltas(obj)["eyeBlinkLeft"]).max() > 1e-3
 
 
-def test_a_mesh_without_a_face_is_refused_and_left_unchanged(addon):
+def test_a_mesh_without_a_face_is_refused_and_left_unchanged_but_landmarks_can_be_placed_by_hand(addon):
     bpy.ops.mesh.primitive_plane_add()
     plane = bpy.context.active_object
     with pytest.raises(RuntimeError, match="No keys added to 'Plane'"):
         bpy.ops.diffusiontalker.add_arkit_keys()
     assert plane.data.shape_keys is None and not plane.children
+    assert bpy.ops.diffusiontalker.place_landmarks() == {"FINISHED"}  # placed by size, with a warning, to move
+    assert len(plane.children) == 12 and plane.data.shape_keys is None

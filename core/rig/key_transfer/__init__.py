@@ -14,7 +14,7 @@ import numpy as np
 from core.rig.key_transfer.face_frame import AXES, FaceFrame, FaceNotFoundError, face_frame, guess_face_frame
 from core.rig.key_transfer.landmarks import FIT_LANDMARKS, LANDMARK_NAMES
 from core.rig.key_transfer.template import TransferTemplate, procedural_template
-from core.rig.key_transfer.transfer import KeyTransfer, propose_mesh_landmarks, transfer_keys
+from core.rig.key_transfer.transfer import KeyTransfer, landmarks_by_size, propose_mesh_landmarks, transfer_keys
 
 __all__ = [
     "AXES",
@@ -26,6 +26,7 @@ __all__ = [
     "TransferTemplate",
     "face_frame",
     "guess_face_frame",
+    "landmarks_by_size",
     "make_arkit_keys",
     "procedural_template",
     "propose_mesh_landmarks",

@@ -1,10 +1,10 @@
 """Which way a head mesh faces: a frame with x the character's left, y up and z out of the face.
 
 A mesh comes in any units and any of the 24 axis-aligned orientations (Blender's Z up / -Y front, an OBJ's Y up /
-+Z front, a scan's own). The frame is chosen from the vertices alone: the left-right axis is the one the mesh is
-mirror-symmetric across, the front is the side with the sharpest peak (the nose tip; a skull's back or crown is a
-gentle dome), and up is the side where the nose's profile falls gently (the bridge) rather than steeply (under the
-nose). Either axis can be given instead, which fixes that choice.
++Z front, a scan's own). The frame is chosen from the vertices alone: the up-down axis is the longest (a head is
+taller than deep or wide), the left-right axis the one the mesh is mirror-symmetric across, the front the side with
+the sharpest peak (the nose tip; a skull's back is a gentle dome), and up the side where the nose's profile falls
+gently (the bridge) rather than steeply (under the nose). Either axis can be given instead, which fixes that choice.
 """
 
 from __future__ import annotations
@@ -82,12 +82,16 @@ def guess_face_frame(
     if not candidates:
         raise ValueError(f"front {front} and up {up} must be two different axes among {', '.join(AXES)}")
     center = (v.min(axis=0) + v.max(axis=0)) / 2
-    # 1. The left-right axis: the one the mesh is most nearly mirror-symmetric across.
+    extent = np.ptp(v, axis=0)
+    # 1. The up-down axis: a head (with or without its neck) is taller than it is deep or wide.
+    up_axes = sorted({u[1] for _, u in candidates}, key=lambda a: -extent["XYZ".index(a)])
+    candidates = [(f, u) for f, u in candidates if u[1] == up_axes[0]]
+    # 2. The left-right axis: the one the mesh is most nearly mirror-symmetric across.
     lateral_axes = sorted({"XYZ".index(({"X", "Y", "Z"} - {f[1], u[1]}).pop()) for f, u in candidates})
     errors = {axis: _mirror_error(v - center, axis) for axis in lateral_axes}
     lateral = min(errors, key=errors.get)
     candidates = [(f, u) for f, u in candidates if "XYZ"[lateral] not in (f[1], u[1])]
-    # 2. The front: the side with the sharpest peak (the nose tip).
+    # The front: the side with the sharpest peak (the nose tip; the back of a skull is a gentle dome).
     fronts = sorted({f for f, _ in candidates})
     if len(fronts) > 1:
         sharpness = {f: _peak_sharpness(v - center, _axis(f), lateral) for f in fronts}

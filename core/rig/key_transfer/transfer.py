@@ -52,6 +52,18 @@ def propose_mesh_landmarks(
     return {name: frame.to_mesh(point[None])[0] for name, point in found.items()}
 
 
+def landmarks_by_size(vertices: np.ndarray, frame: FaceFrame, template: TransferTemplate) -> dict[str, np.ndarray]:
+    """A first placement when none is found on the mesh: the template's landmarks scaled to the mesh's width and
+    put with the nose tip on its most forward point, for the user to move onto the face (mesh coordinates)."""
+    face = frame.to_face(vertices)
+    scale = float(np.ptp(face[:, 0]) / np.ptp(template.vertices[:, 0]))
+    tip = face[np.argmax(face[:, 2])]
+    return {
+        name: frame.to_mesh((tip + scale * (point - template.landmarks["nose_tip"]))[None])[0]
+        for name, point in template.landmarks.items()
+    }
+
+
 def transfer_keys(
     vertices: np.ndarray,
     triangles: np.ndarray,
