@@ -57,12 +57,11 @@ def midline_landmarks(face: np.ndarray, triangles: np.ndarray) -> dict[str, np.n
     delta = _EXTREMUM * width
     below = _extrema(zs[tip::-1], delta)  # walking down from the nose tip: min, max, min, max, ...
     above = _extrema(zs[tip:], delta)
-    if len(above) < 1:
-        raise FaceNotFoundError("no bridge of the nose found above the nose tip; check the front and up axes")
-    nose_length = above[0]  # bins from the nose tip up to the nasion
     # Below the tip: [subnasale dip, upper lip,] lips' meeting dip, lower lip, chin's fold, chin. Many faces (the
-    # template too) have no dip under the nose; a first dip less than 0.65 nose lengths down is that dip.
-    first = 2 if len(below) >= 6 and below[0] < 0.65 * nose_length else 0
+    # template too) have no dip under the nose; a first dip less than 0.65 nose lengths down is that dip. A low-poly
+    # head may have no dip between the eyes: the nasion is then put as far above the tip as the lips are below it.
+    nose_length = above[0] if above else None  # bins from the nose tip up to the nasion
+    first = 2 if len(below) >= 6 and nose_length is not None and below[0] < 0.65 * nose_length else 0
     if len(below) < first + 4:
         raise FaceNotFoundError(
             "no nose, lips and chin found on the face's profile (the midline below the most forward point); "
@@ -78,7 +77,7 @@ def midline_landmarks(face: np.ndarray, triangles: np.ndarray) -> dict[str, np.n
         "mouth_center": tip - mouth,
         "lower_lip": tip - lower_lip,
         "chin": tip - chin,
-        "nasion": tip + above[0],
+        "nasion": min(tip + (nose_length if nose_length is not None else round(1.05 * mouth)), len(ys) - 1),
     }
     return {name: np.array([x0, ys[at[name]], zs[at[name]]]) for name in MIDLINE_LANDMARKS}
 

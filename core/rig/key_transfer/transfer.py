@@ -28,6 +28,8 @@ from core.rig.key_transfer.template import (
     TransferTemplate,
 )
 
+_MAX_MISFIT = 0.35  # the landmarks, fitted to the template's by a similarity, may be this far off (face heights)
+
 
 @dataclass(frozen=True)
 class KeyTransfer:
@@ -79,9 +81,22 @@ def transfer_keys(
     if missing:
         raise FaceNotFoundError(f"landmarks missing: {', '.join(missing)}; place them (Place Landmarks) and retry")
     target_points = frame.to_face(np.stack([landmarks[name] for name in FIT_LANDMARKS]))
+    face_points = dict(zip(FIT_LANDMARKS, target_points, strict=True))
     template_points = np.stack([template.landmarks[name] for name in FIT_LANDMARKS])
     warp = fit_landmark_warp(target_points, template_points, template.face_height)
     face = frame.to_face(vertices)  # (V, 3)
+    found_height = float(np.linalg.norm(face_points["nasion"] - face_points["chin"]))
+    if not 0.3 < found_height / float(np.ptp(face[:, 0])) < 1.2:  # a head's is about 0.7 of its width
+        raise FaceNotFoundError(
+            f"the landmarks span {found_height / float(np.ptp(face[:, 0])):.1f} times the mesh's width from nasion "
+            "to chin, not a face's 0.7: is this a head mesh (not a whole body)? Check the axes or move the landmarks"
+        )
+    misfit = float(np.linalg.norm(warp.similarity(target_points) - template_points, axis=1).max())
+    if misfit > _MAX_MISFIT * template.face_height:
+        raise FaceNotFoundError(
+            f"the landmarks do not form a face (one is {misfit / template.face_height:.0%} of the face's height off "
+            "where a face would have it); check the front and up axes, or move the landmarks onto the face"
+        )
     mapped = warp(face)  # (V, 3) template coordinates
     regions, found, apertures = _own_regions(
         face,
