@@ -1,7 +1,9 @@
 """Operators. Their ids and properties are a stable scripting API:
 
     bpy.ops.diffusiontalker.add_demo_head(head="HUMAN")  # or "PROCEDURAL"; animate the active object it leaves
-    bpy.ops.diffusiontalker.add_arkit_keys()
+    bpy.ops.diffusiontalker.add_arkit_keys()          # 52 keys carried over from the demo face (method="EMPTY": empty)
+    bpy.ops.diffusiontalker.place_landmarks()         # the same in two halves: landmark empties to move, then
+    bpy.ops.diffusiontalker.generate_keys()           # the keys fitted to them
     bpy.ops.diffusiontalker.animate(audio=PATH, identity=NAME, emotion=NAME, emotion_strength=1.0, seed=0, start_frame=1)
     bpy.ops.diffusiontalker.new_take()          # the panel's settings with the next seed
     bpy.ops.diffusiontalker.add_style_from_clip(filepath=PATH, style_name=NAME)  # a user identity + emotion
@@ -382,28 +384,176 @@ class DIFFUSIONTALKER_OT_add_demo_head(bpy.types.Operator):
         return {"FINISHED"}
 
 
+_AXIS_ITEMS = (("AUTO", "Automatic", "Guess from the mesh (mirror symmetry and the nose)"),) + tuple(
+    (name, name, f"The mesh's local {name} axis") for name in ("-Y", "+Y", "-X", "+X", "+Z", "-Z")
+)
+
+
+def _head_for_keys(context: bpy.types.Context) -> bpy.types.Object:
+    """The active mesh, or the head whose landmark empty is active; checked editable, in Object Mode."""
+    from .key_transfer import LANDMARK_PROPERTY
+
+    obj = context.active_object
+    if obj is not None and obj.type == "EMPTY" and LANDMARK_PROPERTY in obj and obj.parent is not None:
+        obj = obj.parent
+    scene_guard.check_editable_mesh(obj)
+    if context.mode != "OBJECT":
+        raise scene_guard.SceneGuardError("Switch to Object Mode (Tab) to add shape keys")
+    return obj
+
+
+def _report_generated(operator: bpy.types.Operator, obj: bpy.types.Object, written: list[str], kept: list[str]) -> None:
+    kept_text = f"; kept your existing {', '.join(kept[:8])}{', ...' if len(kept) > 8 else ''}" if kept else ""
+    operator.report(
+        {"INFO"}, f"Generated {len(written)} ARKit shape keys on '{obj.name}' from the template face{kept_text}"
+    )
+
+
 class DIFFUSIONTALKER_OT_add_arkit_keys(bpy.types.Operator):
     bl_idname = "diffusiontalker.add_arkit_keys"
     bl_label = "Add ARKit Keys"
-    bl_description = "Add the missing ARKit-52 shape keys (empty, ready to sculpt) to the active mesh"
+    bl_description = (
+        "Give the active head mesh the ARKit-52 shape keys it lacks, carried over from the demo face (in the "
+        "viewport: landmarks to check first, then Generate Keys); your existing keys are kept"
+    )
     bl_options = {"REGISTER", "UNDO"}
 
-    def execute(self, context: bpy.types.Context) -> set[str]:
-        obj = context.active_object
+    front_axis: EnumProperty(
+        name="Face Looks Along", items=_AXIS_ITEMS, default="AUTO", description="Local axis the face looks along"
+    )
+    up_axis: EnumProperty(name="Up", items=_AXIS_ITEMS, default="AUTO", description="Local axis to the top of the head")
+    method: EnumProperty(
+        name="Keys",
+        items=(
+            ("TRANSFER", "From Template", "Shape the keys by carrying the demo face's keys over to this mesh"),
+            ("EMPTY", "Empty", "Add empty keys to sculpt by hand"),
+        ),
+        default="TRANSFER",
+    )
+    fill_empty_keys: BoolProperty(
+        name="Fill Empty Keys", default=True, description="Give ARKit-named keys that move nothing the template's shape"
+    )
+
+    def invoke(self, context: bpy.types.Context, event: bpy.types.Event) -> set[str]:
+        if bpy.app.background or context.window is None or self.method == "EMPTY":
+            return self.execute(context)
+        from .key_transfer import landmark_empties
+
         try:
-            scene_guard.check_editable_mesh(obj)
+            obj = _head_for_keys(context)
         except scene_guard.SceneGuardError as exc:
             self.report({"ERROR"}, str(exc))
             return {"CANCELLED"}
-        if context.mode != "OBJECT":
-            self.report({"ERROR"}, "Switch to Object Mode (Tab) to add shape keys")
-            return {"CANCELLED"}
-        from .demo_head import add_arkit_shape_keys
+        if landmark_empties(obj):
+            return self.execute(context)
+        # In the viewport: show the proposed landmarks first; Generate Keys reads them.
+        return bpy.ops.diffusiontalker.place_landmarks(front_axis=self.front_axis, up_axis=self.up_axis)
 
-        before = len(obj.data.shape_keys.key_blocks) if obj.data.shape_keys else 0
-        add_arkit_shape_keys(obj)
-        added = len(obj.data.shape_keys.key_blocks) - before
-        self.report({"INFO"}, f"Added {added} ARKit shape keys to '{obj.name}'")
+    def execute(self, context: bpy.types.Context) -> set[str]:
+        from core.rig.key_transfer import FaceNotFoundError
+
+        from .key_transfer import generate_keys, landmark_empties, read_landmarks, remove_landmark_empties
+
+        try:
+            obj = _head_for_keys(context)
+        except scene_guard.SceneGuardError as exc:
+            self.report({"ERROR"}, str(exc))
+            return {"CANCELLED"}
+        if self.method == "EMPTY":
+            from .demo_head import add_arkit_shape_keys
+
+            before = len(obj.data.shape_keys.key_blocks) if obj.data.shape_keys else 0
+            add_arkit_shape_keys(obj)
+            added = len(obj.data.shape_keys.key_blocks) - before
+            self.report({"INFO"}, f"Added {added} ARKit shape keys to '{obj.name}'")
+            return {"FINISHED"}
+        landmarks = read_landmarks(obj) if landmark_empties(obj) else None
+        try:
+            written, kept, _ = generate_keys(obj, landmarks, self.front_axis, self.up_axis, self.fill_empty_keys)
+        except (FaceNotFoundError, ValueError) as exc:
+            self.report({"ERROR"}, f"No keys added to '{obj.name}': {exc}")
+            return {"CANCELLED"}
+        remove_landmark_empties(obj)
+        _report_generated(self, obj, written, kept)
+        return {"FINISHED"}
+
+
+class DIFFUSIONTALKER_OT_place_landmarks(bpy.types.Operator):
+    bl_idname = "diffusiontalker.place_landmarks"
+    bl_label = "Place Landmarks"
+    bl_description = (
+        "Show the face landmarks found on the active head mesh (eye and mouth corners, nose, lips, chin, ears) as "
+        "empties you can move; then Generate Keys"
+    )
+    bl_options = {"REGISTER", "UNDO"}
+
+    front_axis: EnumProperty(
+        name="Face Looks Along", items=_AXIS_ITEMS, default="AUTO", description="Local axis the face looks along"
+    )
+    up_axis: EnumProperty(name="Up", items=_AXIS_ITEMS, default="AUTO", description="Local axis to the top of the head")
+
+    def execute(self, context: bpy.types.Context) -> set[str]:
+        from core.rig.key_transfer import FaceNotFoundError
+
+        from .key_transfer import place_landmarks
+
+        try:
+            obj = _head_for_keys(context)
+            empties, not_found = place_landmarks(obj, self.front_axis, self.up_axis)
+        except scene_guard.SceneGuardError as exc:
+            self.report({"ERROR"}, str(exc))
+            return {"CANCELLED"}
+        except (FaceNotFoundError, ValueError) as exc:
+            self.report({"ERROR"}, f"No face found on '{context.active_object.name}': {exc}")
+            return {"CANCELLED"}
+        if not_found:
+            self.report(
+                {"WARNING"},
+                f"No face found on '{obj.name}' ({not_found}); {len(empties)} landmarks placed by its size: move each "
+                "onto its feature, then click Generate Keys",
+            )
+        else:
+            self.report(
+                {"INFO"},
+                f"Placed {len(empties)} landmarks on '{obj.name}'; move any that are off, then click Generate Keys",
+            )
+        return {"FINISHED"}
+
+
+class DIFFUSIONTALKER_OT_generate_keys(bpy.types.Operator):
+    bl_idname = "diffusiontalker.generate_keys"
+    bl_label = "Generate Keys"
+    bl_description = "Carry the demo face's ARKit keys over to this head, fitted to its landmark empties"
+    bl_options = {"REGISTER", "UNDO"}
+
+    fill_empty_keys: BoolProperty(
+        name="Fill Empty Keys", default=True, description="Give ARKit-named keys that move nothing the template's shape"
+    )
+
+    def execute(self, context: bpy.types.Context) -> set[str]:
+        from core.rig.key_transfer import FaceNotFoundError
+
+        from .key_transfer import generate_keys, landmark_empties, read_landmarks, remove_landmark_empties
+
+        try:
+            obj = _head_for_keys(context)
+        except scene_guard.SceneGuardError as exc:
+            self.report({"ERROR"}, str(exc))
+            return {"CANCELLED"}
+        if not landmark_empties(obj):
+            self.report({"ERROR"}, f"'{obj.name}' has no landmark empties; run Place Landmarks (or Add ARKit Keys)")
+            return {"CANCELLED"}
+        try:
+            written, kept, _ = generate_keys(obj, read_landmarks(obj), fill_empty_keys=self.fill_empty_keys)
+        except (FaceNotFoundError, ValueError) as exc:
+            self.report({"ERROR"}, f"No keys added to '{obj.name}': {exc}")
+            return {"CANCELLED"}
+        for other in context.view_layer.objects:
+            other.select_set(False)
+        obj.select_set(True)
+        context.view_layer.objects.active = obj
+        remove_landmark_empties(obj)
+        _report_generated(self, obj, written, kept)
         return {"FINISHED"}
 
 
@@ -577,6 +727,8 @@ classes = (
     DIFFUSIONTALKER_OT_cancel,
     DIFFUSIONTALKER_OT_add_demo_head,
     DIFFUSIONTALKER_OT_add_arkit_keys,
+    DIFFUSIONTALKER_OT_place_landmarks,
+    DIFFUSIONTALKER_OT_generate_keys,
     DIFFUSIONTALKER_OT_add_style_from_clip,
     DIFFUSIONTALKER_OT_reload_engine,
     DIFFUSIONTALKER_OT_rename_user_style,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import bpy
 
-from . import audio_source, engine, preferences, properties, scene_guard, style_store, takes
+from . import audio_source, engine, key_transfer, preferences, properties, scene_guard, style_store, takes
 
 
 class _DiffusionTalkerPanel:
@@ -65,6 +65,8 @@ class DIFFUSIONTALKER_PT_main(_DiffusionTalkerPanel, bpy.types.Panel):
 
 def _draw_target(box: bpy.types.UILayout, context: bpy.types.Context) -> None:
     obj = context.active_object
+    if obj is not None and obj.type == "EMPTY" and key_transfer.LANDMARK_PROPERTY in obj and obj.parent is not None:
+        obj = obj.parent  # a landmark empty being moved: show its head
     box.label(text="Face", icon="MESH_MONKEY")
     if obj is None or obj.type != "MESH":
         box.label(text="Select a face mesh, or:")
@@ -75,7 +77,12 @@ def _draw_target(box: bpy.types.UILayout, context: bpy.types.Context) -> None:
     except scene_guard.SceneGuardError as exc:
         box.label(text=f"'{obj.name}': not ready", icon="ERROR")
         _wrapped_label(box, str(exc))
-        box.operator("diffusiontalker.add_arkit_keys", icon="SHAPEKEY_DATA")
+        if key_transfer.landmark_empties(obj):
+            _wrapped_label(box, "Move any landmark that is off, then:")
+            box.operator("diffusiontalker.generate_keys", icon="SHAPEKEY_DATA")
+            box.operator("diffusiontalker.place_landmarks", text="Propose Landmarks Again", icon="FILE_REFRESH")
+        else:
+            box.operator("diffusiontalker.add_arkit_keys", icon="SHAPEKEY_DATA")
         return
     box.label(text=f"'{obj.name}': {len(target.channels)} of 52 ARKit channels", icon="CHECKMARK")
     if target.unmapped:
