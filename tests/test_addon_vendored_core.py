@@ -108,3 +108,40 @@ def test_extension_coexists_with_a_foreign_core_and_upgrades_in_one_session(tmp_
     assert report["operator_module_is_new"]
     assert report["new_take"][0].startswith("student-") and report["new_take"][1] == 52, report["new_take"]
     assert report["foreign_still_kept"]
+
+
+SETUP_SCRIPT = textwrap.dedent(
+    """
+    import sys
+    import bpy
+
+    bpy.ops.extensions.package_install_files(filepath=sys.argv[1], repo="user_default", enable_on_install=True)
+    for obj in list(bpy.data.objects):
+        bpy.data.objects.remove(obj)
+    bpy.ops.diffusiontalker.add_demo_head(head="PROCEDURAL")
+    bpy.context.active_object.name = "Face"
+    bpy.ops.wm.save_as_mainfile(filepath=sys.argv[2])
+    """
+)
+
+
+def test_installed_batch_script_runs_with_its_vendored_core(tmp_path: Path):
+    """`python <installed add-on>/batch.py` (as `blender --python` runs it) imports the vendored core relatively,
+    so it must run inside its package: it registers the add-on and re-enters itself as `<package>.batch`."""
+    package = build.build_extension(tmp_path / "dist")
+    wav = make_clip(tmp_path / "clip", "voice", fps=24.0, seconds=1.5, with_targets=False)
+    (tmp_path / "setup.py").write_text(SETUP_SCRIPT)
+    user_dir = tmp_path / "blender_user"
+    user_dir.mkdir()
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    env["BLENDER_USER_RESOURCES"] = str(user_dir)
+    scene = tmp_path / "scene.blend"
+    run = dict(cwd=tmp_path, env=env, capture_output=True, text=True, timeout=180)
+    setup = subprocess.run([sys.executable, str(tmp_path / "setup.py"), str(package), str(scene)], **run)
+    assert setup.returncode == 0 and scene.is_file(), setup.stdout[-2000:] + setup.stderr[-2000:]
+    batch = user_dir / "extensions" / "user_default" / "diffusiontalker" / "batch.py"
+    out = tmp_path / "takes"
+    args = ["--", "--blend", str(scene), "--object", "Face", "--audio", str(wav), "--out", str(out)]
+    completed = subprocess.run([sys.executable, str(batch), *args], **run)
+    assert completed.returncode == 0, completed.stdout[-2000:] + completed.stderr[-2000:]
+    assert "[1/1] ok voice.wav" in completed.stdout and (out / "voice.blend").is_file()
