@@ -4,6 +4,7 @@ interpreter: no order of imports can meet a half-initialised module."""
 from __future__ import annotations
 
 import ast
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -94,6 +95,4 @@ def test_model_modules_import_in_any_order_in_a_fresh_interpreter(first):
 
 
 def _env() -> dict[str, str]:
-    import os
-
     return {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(REPO)}
