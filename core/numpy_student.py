@@ -112,7 +112,7 @@ class _Params:
         return (x - mean) / np.sqrt(var + LAYER_NORM_EPS) * self[f"{name}.weight"] + self[f"{name}.bias"]
 
     def audio_input(self, x: np.ndarray, folded: bool) -> np.ndarray:
-        """`audio_in(audio_norm(x))`, or its fold (core/models/feature_fold.py FoldedFeatureProjection)."""
+        """`audio_in(audio_norm(x))`, or its fold (core/models/audio_input.py FoldedFeatureProjection)."""
         if not folded:
             return self.linear("audio_in", self.layer_norm("audio_norm", x))
         factor = self["audio_in.norm_factor"]  # (in + 1, in + 1)

@@ -81,23 +81,23 @@ def collect_audio_files(sources: list[str]) -> list[Path]:
     return [p.resolve() for p in found]
 
 
+def _is_source_checkout() -> bool:
+    return (_PACKAGE_DIR.parent / "core" / "__init__.py").is_file()
+
+
 def _make_core_importable() -> None:
-    """`import core` works from here on: core beside the add-on (a source checkout), or the vendored copy."""
-    if "core" in sys.modules:
-        return
-    if (_PACKAGE_DIR.parent / "core" / "__init__.py").is_file():  # a source checkout: core sits beside the add-on
-        if str(_PACKAGE_DIR.parent) not in sys.path:
-            sys.path.insert(0, str(_PACKAGE_DIR.parent))
-        return
-    ensure_addon_registered()  # an installed extension: registering loads its vendored core
-
-
-def ensure_addon_registered() -> None:
-    """Register the add-on this script belongs to, unless Blender already enabled it."""
-    if hasattr(bpy.types, "DIFFUSIONTALKER_OT_animate"):
-        return
-    if (_PACKAGE_DIR.parent / "core" / "__init__.py").is_file() and str(_PACKAGE_DIR.parent) not in sys.path:
+    """`from core... import` works from here on in a source checkout (core sits beside the add-on). An installed
+    extension's copy of this file imports its vendored core relatively, so it runs inside its package (see
+    `_main_in_package`) and needs nothing here."""
+    if _is_source_checkout() and str(_PACKAGE_DIR.parent) not in sys.path:
         sys.path.insert(0, str(_PACKAGE_DIR.parent))
+
+
+def ensure_addon_registered() -> str:
+    """Register the add-on this script belongs to, unless Blender already enabled it; returns its package name."""
+    if hasattr(bpy.types, "DIFFUSIONTALKER_OT_animate"):
+        return bpy.types.DIFFUSIONTALKER_OT_animate.__module__.rpartition(".")[0]
+    _make_core_importable()
     spec = importlib.util.spec_from_file_location(
         _PACKAGE_DIR.name, _PACKAGE_DIR / "__init__.py", submodule_search_locations=[str(_PACKAGE_DIR)]
     )
@@ -105,6 +105,16 @@ def ensure_addon_registered() -> None:
     sys.modules[_PACKAGE_DIR.name] = package
     spec.loader.exec_module(package)
     package.register()
+    return _PACKAGE_DIR.name
+
+
+def _main_in_package() -> int:
+    """Run `main` as a module of the add-on's package: an installed extension's modules import their vendored core
+    relatively, which only works inside the package (`blender --python batch.py` runs this file as __main__)."""
+    if _is_source_checkout():
+        return main()
+    package = ensure_addon_registered()
+    return importlib.import_module(f"{package}.batch").main(sys.argv)
 
 
 def output_paths(audio_files: list[Path], out_dir: Path) -> list[Path]:
@@ -238,4 +248,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(_main_in_package())

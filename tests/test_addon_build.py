@@ -1,7 +1,11 @@
-"""build.py makes a valid, deterministic extension zip with core vendored inside."""
+"""build.py makes a valid, deterministic extension zip: the add-on, the part of core it imports (vendored under the
+extension's own package, imports made relative), the student and styles, and nothing else."""
 
 from __future__ import annotations
 
+import ast
+import hashlib
+import json
 import subprocess
 import sys
 import zipfile
@@ -91,3 +95,179 @@ def test_every_vendored_core_module_finds_the_core_modules_it_imports(built_zip,
         timeout=300,
     )
     assert completed.stdout.strip() == "OK", completed.stdout + completed.stderr
+
+
+# ---- what the zip holds: the runtime's import closure, nothing else ------------------------------------------------
+
+MAX_ZIP_BYTES = 10 * 1024 * 1024
+
+
+def _zip_python(built_zip: Path) -> dict[str, ast.Module]:
+    with zipfile.ZipFile(built_zip) as archive:
+        return {n: ast.parse(archive.read(n), filename=n) for n in archive.namelist() if n.endswith(".py")}
+
+
+def _module_of(name: str) -> str:
+    """Zip path -> dotted module name inside the extension package ("" is the package itself)."""
+    parts = name.removesuffix(".py").split("/")
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _imports_in_package(name: str, tree: ast.Module) -> set[str]:
+    """Modules of the extension package that this zip file's relative imports name (`from .x import y`: x and x.y)."""
+    module = _module_of(name)
+    package = module if name.endswith("__init__.py") else module.rpartition(".")[0]
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.level:
+            anchor = package.split(".") if package else []
+            anchor = anchor[: len(anchor) - node.level + 1]
+            base = ".".join([*anchor, *([node.module] if node.module else [])])
+            found.add(base)
+            found.update(f"{base}.{alias.name}".lstrip(".") for alias in node.names)
+    return found
+
+
+def test_every_vendored_core_module_is_imported_by_the_addon_or_another_shipped_module(built_zip):
+    trees = _zip_python(built_zip)
+    modules = {_module_of(n): n for n in trees}
+    imported = set().union(*(_imports_in_package(n, tree) for n, tree in trees.items()))
+    # A module counts as used when something imports it or a module inside it (importing core.rig.arkit runs rig/).
+    used = {m for m in modules if m in imported or any(i.startswith(m + ".") for i in imported)}
+    unused = sorted(modules[m] for m in set(modules) - used if m.startswith("_vendor."))
+    assert unused == [], f"vendored modules nothing imports: {unused}"
+    # and every relative import finds its module in the zip (the closure is closed)
+    missing = sorted(
+        i for i in imported if i.startswith("_vendor.core") and i not in modules and i.rpartition(".")[0] not in modules
+    )
+    assert missing == [], f"imported but not shipped: {missing}"
+
+
+def test_zip_leaves_out_training_data_generation_cli_and_the_development_entry_points(built_zip):
+    names = set(zipfile.ZipFile(built_zip).namelist())
+    for left_out in ("__main__.py", "demo.py", "contact_sheet.py", "_vendor/core/cli.py", "_vendor/core/__main__.py",
+                     "_vendor/core/evaluation.py", "_vendor/core/bench.py", "_vendor/core/data/tts_festival.py",
+                     "_vendor/core/data/generate.py", "_vendor/core/data/datasets/__init__.py",
+                     "_vendor/core/assets/demo/demo_line.wav"):  # fmt: skip
+        assert left_out not in names
+    assert not [n for n in names if n.startswith("_vendor/core/training/")]
+    for shipped in ("_vendor/core/inference.py", "_vendor/core/numpy_student.py", "_vendor/core/rig/presets/vrm_visemes.json",
+                    "_vendor/core/assets/human_head.npz", "_vendor/core/assets/canonical_face_model.obj"):  # fmt: skip
+        assert shipped in names
+
+
+def test_no_shipped_module_uses_subprocess_or_pickle(built_zip):
+    offenders = []
+    for name, tree in _zip_python(built_zip).items():
+        for node in ast.walk(tree):
+            roots = []
+            if isinstance(node, ast.Import):
+                roots = [alias.name.split(".")[0] for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0:
+                roots = [(node.module or "").split(".")[0]]
+            elif isinstance(node, ast.Call) and node.args and isinstance(node.args[0], ast.Constant):
+                roots = [str(node.args[0].value).split(".")[0]]
+            elif isinstance(node, ast.keyword) and node.arg == "allow_pickle":
+                if not (isinstance(node.value, ast.Constant) and node.value.value is False):
+                    offenders.append(f"{name}:{node.lineno} allow_pickle")
+            offenders += [f"{name}:{node.lineno} {r}" for r in roots if r in ("subprocess", "pickle", "_pickle")]
+    assert offenders == []
+
+
+def test_no_shipped_module_imports_a_global_core(built_zip):
+    absolute = []
+    for name, tree in _zip_python(built_zip).items():
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                absolute += [f"{name}:{node.lineno}" for a in node.names if a.name.split(".")[0] == "core"]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and (node.module or "").split(".")[0] == "core":
+                absolute.append(f"{name}:{node.lineno}")
+    assert absolute == [], "absolute `core` imports left in the zip"
+
+
+def test_zip_ships_student_and_styles_with_a_manifest_listing_exactly_them(built_zip, tmp_path):
+    with zipfile.ZipFile(built_zip) as archive:
+        weights = sorted(n for n in archive.namelist() if n.startswith("weights/"))
+        assert weights == ["weights/manifest.json", "weights/student.safetensors", "weights/styles.safetensors"]
+        manifest = json.loads(archive.read("weights/manifest.json"))
+        assert sorted(manifest["files"]) == ["student.safetensors", "styles.safetensors"]
+        for file_name, entry in manifest["files"].items():
+            data = archive.read(f"weights/{file_name}")
+            assert entry["sha256"] == hashlib.sha256(data).hexdigest() and entry["bytes"] == len(data)
+        archive.extractall(tmp_path, members=weights)
+    from core.inference import load_engine
+    from core.weights_io import verify_manifest
+
+    verify_manifest(tmp_path / "weights")  # every listed file is there, with its sha256
+    engine = load_engine(tmp_path / "weights", "cpu", "numpy")  # the add-on's engine, with no teacher beside it
+    assert engine.identities() and "neutral" in engine.emotions()
+
+
+def test_zip_is_at_most_10_mb(built_zip):
+    assert built_zip.stat().st_size <= MAX_ZIP_BYTES, f"{built_zip.stat().st_size / 1e6:.2f} MB"
+
+
+def test_build_refuses_weights_that_do_not_match_their_manifest(tmp_path):
+    weights = tmp_path / "weights"
+    weights.mkdir()
+    for name in build.SHIPPED_WEIGHTS:
+        (weights / name).write_bytes(b"half-written " + name.encode())
+    listed = {name: {"sha256": "0" * 64, "bytes": 1} for name in build.SHIPPED_WEIGHTS}
+    (weights / "manifest.json").write_text(json.dumps({"format_version": 1, "files": listed}))
+    with pytest.raises(build.BuildError, match="does not match its manifest entry"):
+        build.shipped_weights(weights)
+
+
+# ---- rewriting core imports -------------------------------------------------------------------------------------
+
+REWRITE_SOURCE = """from core.rig.arkit import ARKIT_NAMES  # noqa: keep me
+from core import animate_options
+import numpy as np
+
+
+def later():
+    from core.models.talker import (
+        DiffusionTalker,  # a comment inside
+        TalkerConfig,
+    )
+    import core.data.resample as resample
+    return DiffusionTalker, TalkerConfig, resample
+"""
+
+
+def test_core_imports_become_relative_with_comments_and_layout_kept():
+    in_core_rig = build.relative_core_imports(REWRITE_SOURCE, "..", "core/rig/x.py")
+    assert in_core_rig.splitlines()[0] == "from ..rig.arkit import ARKIT_NAMES  # noqa: keep me"
+    assert "from .. import animate_options\n" in in_core_rig
+    assert "    from ..models.talker import (\n        DiffusionTalker,  # a comment inside\n" in in_core_rig
+    assert "    from ..data import resample as resample\n" in in_core_rig
+    in_addon = build.relative_core_imports(REWRITE_SOURCE, "._vendor.core", "addon/x.py")
+    assert in_addon.splitlines()[:2] == [
+        "from ._vendor.core.rig.arkit import ARKIT_NAMES  # noqa: keep me",
+        "from ._vendor.core import animate_options",
+    ]
+    assert "import numpy as np" in in_addon and "core." not in in_addon.replace("_vendor.core.", "")
+
+
+@pytest.mark.parametrize("statement", ["import core.rig.arkit", "import core", "importlib.import_module('core.audio')"])
+def test_core_imports_the_build_cannot_make_relative_are_refused(statement):
+    with pytest.raises(build.BuildError, match="x.py:1"):
+        build.relative_core_imports(statement + "\n", ".", "x.py")
+
+
+def test_closure_follows_function_level_imports_and_packages(tmp_path):
+    core = tmp_path / "core"
+    (core / "sub").mkdir(parents=True)
+    (core / "__init__.py").write_text("")
+    (core / "sub" / "__init__.py").write_text("from core.base import VALUE\n")
+    (core / "base.py").write_text("VALUE = 1\n")
+    (core / "lazy.py").write_text("def f():\n    from core.sub.leaf import g\n    return g\n")
+    (core / "sub" / "leaf.py").write_text("def g():\n    return 2\n")
+    (core / "unused.py").write_text("import subprocess\n")
+    start = tmp_path / "addon.py"
+    start.write_text("from core import lazy\n")
+    closure = {p.relative_to(core).as_posix() for p in build.core_closure([start], core)}
+    assert closure == {"__init__.py", "lazy.py", "sub/__init__.py", "sub/leaf.py", "base.py"}
+    start.write_text("from core.missing import thing\n")
+    with pytest.raises(build.BuildError, match="no such module"):
+        build.core_closure([start], core)

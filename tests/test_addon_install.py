@@ -34,7 +34,7 @@ INSTALL_SCRIPT = textwrap.dedent(
     import json, sys
     sys.modules["soundfile"] = None  # what a stock Blender lacks: imports of these now fail
     sys.modules["torch"] = None
-    import importlib.util
+    import importlib, importlib.util
     from pathlib import Path
     import bpy
 
@@ -44,7 +44,9 @@ INSTALL_SCRIPT = textwrap.dedent(
     bpy.ops.extensions.package_install_files(filepath=zip_path, repo="user_default", enable_on_install=True)
     module = "bl_ext.user_default.diffusiontalker"
     report["enabled"] = module in bpy.context.preferences.addons
-    report["core_file"] = sys.modules["core"].__file__
+    vendored = module + "._vendor.core"  # the extension's own core: never the global name `core`
+    report["core_file"] = sys.modules[vendored].__file__
+    report["global_core_loaded"] = "core" in sys.modules
     report["preferences_device"] = bpy.context.preferences.addons[module].preferences.device
 
     for obj in list(bpy.data.objects):
@@ -60,13 +62,13 @@ INSTALL_SCRIPT = textwrap.dedent(
     model_action = face.data.shape_keys.animation_data.action
     report["model_source"] = model_action["diffusiontalker"]["source"]
     report["model_take"] = model_action.name
-    from core.rig.arkit import ARKIT_NAMES
+    ARKIT_NAMES = importlib.import_module(vendored + ".rig.arkit").ARKIT_NAMES
     bag = model_action.layers[0].strips[0].channelbag(face.data.shape_keys.animation_data.action_slot)
     curves = {fc.data_path.split('"')[1]: fc for fc in bag.fcurves}
     frames = range(1, len(curves["jawOpen"].keyframe_points) + 1)
     report["model_weights"] = [[curves[n].evaluate(f) for n in ARKIT_NAMES] for f in frames]
     # The rest checks exact numbers, so it pins the reference engine (the generated clip's own targets).
-    from core.reference_engine import ReferenceTargetsEngine
+    ReferenceTargetsEngine = importlib.import_module(vendored + ".reference_engine").ReferenceTargetsEngine
     addon_engine.use_engine(ReferenceTargetsEngine())
     bpy.ops.diffusiontalker.animate(audio=wav, start_frame=1, seed=1)
     first_take = face.data.shape_keys.animation_data.action
@@ -128,6 +130,7 @@ def test_built_extension_installs_animates_lips_closed_and_uninstalls(tmp_path):
     assert not report["soundfile_importable"]
     assert report["enabled"] and report["preferences_device"] == "AUTO"
     assert "/extensions/user_default/diffusiontalker/_vendor/core/" in report["core_file"]
+    assert not report["global_core_loaded"], "the add-on must not put its core in sys.modules as `core`"
     assert report["curves"] == 52
     speaking, closed, speaking_again = (report["frames"][str(f)] for f in (10, 34, 50))
     assert 1.0 <= 34 / 30 <= 1.2 and CLOSURE_SECONDS == (1.0, 1.2)

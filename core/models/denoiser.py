@@ -24,7 +24,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from core.models.feature_fold import audio_input
+from core.models.audio_input import audio_input
 
 
 @dataclass

@@ -15,6 +15,9 @@ Exact up to float round-off. The encoder keeps everything but its output layer. 
 it saves about 128 k parameters: two 512-wide LayerNorm + Linear pairs and the 192 -> 512 layer become two 193 x 193
 norm factors and two width-sized input matrices.
 
+The folded map itself (FoldedFeatureProjection) lives in core/models/audio_input.py, which the networks import; this
+module, used only at export, imports the networks.
+
 Interpolation to the motion frame rate commutes with the (affine) output layer, so resampling the encoder's state h
 instead of its 512 features changes nothing either.
 """
@@ -27,31 +30,9 @@ from dataclasses import replace
 import torch
 import torch.nn as nn
 
-
-class FoldedFeatureProjection(nn.Module):
-    """`Linear(in -> D) -> LayerNorm(D) -> Linear(D -> out)` as one map from `in` features (see the module docstring)."""
-
-    def __init__(self, in_dim: int, out_dim: int, eps: float = 1e-5) -> None:
-        super().__init__()
-        self.eps = eps
-        self.norm_factor = nn.Parameter(torch.zeros(in_dim + 1, in_dim + 1))  # R: var(x) = |R [h; 1]|^2
-        self.weight = nn.Parameter(torch.zeros(out_dim, in_dim))  # M
-        self.shift = nn.Parameter(torch.zeros(out_dim))  # m (divided by s with M h)
-        self.bias = nn.Parameter(torch.zeros(out_dim))  # k
-
-    def forward(self, h: torch.Tensor) -> torch.Tensor:
-        # h: (..., in_dim) -> (..., out_dim)
-        z = h @ self.norm_factor[:, :-1].T + self.norm_factor[:, -1]  # R [h; 1]: (..., in_dim + 1)
-        scale = ((z * z).sum(-1, keepdim=True) + self.eps).rsqrt()  # 1 / s
-        return (h @ self.weight.T + self.shift) * scale + self.bias
-
-
-def audio_input(audio_dim: int, width: int, folded: bool) -> tuple[nn.Module, nn.Module]:
-    """The (norm, projection) pair through which a network reads audio features: LayerNorm + Linear, or their fold
-    (the shipped student's denoiser and personalizer)."""
-    if folded:
-        return nn.Identity(), FoldedFeatureProjection(audio_dim, width)
-    return nn.LayerNorm(audio_dim), nn.Linear(audio_dim, width)
+from core.models.audio_input import FoldedFeatureProjection
+from core.models.student_audio_encoder import StudentAudioEncoder
+from core.models.talker import DiffusionTalker
 
 
 @torch.no_grad()
@@ -73,12 +54,11 @@ def fold_projection(first: nn.Linear, norm: nn.LayerNorm, second: nn.Linear) -> 
 
 
 @torch.no_grad()
-def fold_student_audio_path(encoder, talker):
-    """(StudentAudioEncoder, DiffusionTalker) -> the same pair with the encoder's output layer folded into the
-    denoiser's and the personalizer's audio input (configs marked `folded`); the inputs are left unchanged."""
-    from core.models.student_audio_encoder import StudentAudioEncoder
-    from core.models.talker import DiffusionTalker
-
+def fold_student_audio_path(
+    encoder: StudentAudioEncoder, talker: DiffusionTalker
+) -> tuple[StudentAudioEncoder, DiffusionTalker]:
+    """The same pair with the encoder's output layer folded into the denoiser's and the personalizer's audio input
+    (configs marked `folded`); the inputs are left unchanged."""
     if encoder.config.output_folded:
         raise ValueError("this student's audio path is folded already")
     folded_encoder = StudentAudioEncoder(replace(encoder.config, output_folded=True))

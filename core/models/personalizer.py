@@ -17,7 +17,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from core.models.feature_fold import audio_input
+from core.models.audio_input import audio_input
 
 
 @dataclass
@@ -127,7 +127,7 @@ class PersonalizationEncoder(nn.Module):
         super().__init__()
         self.config = config
         w = config.width
-        # encoders differ in feature scale (Whisper, student): LayerNorm + Linear (or their fold, feature_fold.py)
+        # encoders differ in feature scale (Whisper, student): LayerNorm + Linear (or their fold, audio_input.py)
         self.audio_norm, self.audio_in = audio_input(config.audio_dim, w, config.audio_input_folded)
         self.motion_in = nn.Linear(config.motion_dim, w)
         self.no_motion = nn.Parameter(torch.zeros(w))  # stands in for motion when a clip has none
