@@ -35,6 +35,7 @@ corpus-small: venv system-deps
 
 corpus: venv system-deps
 	$(PY) -m core data generate --preset full --out data/corpus --jobs 2
+	$(PY) -m core data generate --preset encoder-voices --out data/encoder_voices --jobs 2
 
 # Real human speech (Debian packages, downloaded with apt-get): encoder training audio + a scored dev set.
 real-speech: venv

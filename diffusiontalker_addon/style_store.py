@@ -48,7 +48,9 @@ def menu_items(kind: str, settings, context: bpy.types.Context | None) -> list[E
     yours = [name for name in offered if name in user]
     stored = getattr(settings, kind, "") if settings is not None else ""
     missing = stored if stored not in offered else None
-    cache_key = (kind, tuple(shipped), tuple(yours), missing)
+    display = identity_display_name if kind == "identity" else emotion_display_name
+    # The key holds what the items show (display names too), so a changed label never reads a stale list
+    cache_key = (kind, tuple((name, display(name)) for name in shipped), tuple(yours), missing)
     if cache_key not in _kept_alive:
         _kept_alive[cache_key] = _build_items(kind, shipped, yours, missing)
     return _kept_alive[cache_key]

@@ -18,7 +18,7 @@ from core.weights_io import read_manifest, write_manifest  # noqa: E402
 
 EVAL_COMMAND = "python -m core eval --model {model} --data data/corpus --split heldout --max-clips 60 --json docs/eval/{model}.json"
 REAL_EVAL_COMMAND = (
-    "python -m core eval --model {model} --data data/real_speech --split real-dev --max-clips 80 "
+    "python -m core eval --model {model} --data data/real_speech --split real-dev --max-clips N "
     "--json docs/eval/{model}_real.json"
 )
 REAL_KEYS = ("bilabial_closure_hit_rate", "vowel_bilabial_aperture_auc", "silence_ratio", "lag_ms")

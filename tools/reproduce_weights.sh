@@ -5,12 +5,15 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PY:-.venv/bin/python}
 [ -f data/corpus/manifest.json ] || $PY -m core data generate --preset full --out data/corpus --jobs 2
+[ -f data/encoder_voices/manifest.json ] ||
+  $PY -m core data generate --preset encoder-voices --out data/encoder_voices --jobs 2   # phase A's extra speakers
 [ -f data/real_speech/manifest.json ] ||
   $PY -m core data real-speech --out data/real_speech   # real human speech (Debian packages): distillation audio + real-dev
 $PY -m core train teacher --config configs/teacher.json
 $PY -m core train baseline --config configs/baseline.json
 $PY -m core export-teacher --run runs/teacher --weights weights
-$PY -m core distill --config configs/distill.json --weights weights
+$PY -m core distill --config configs/distill.json --weights weights   # the shipped student
+# The real-speech student (not shipped yet): python -m core distill --config configs/distill_real_speech.json --weights weights
 mkdir -p docs/eval
 for model in teacher student baseline; do
   $PY -m core eval --model "$model" --data data/corpus --split heldout --max-clips 60 --json "docs/eval/$model.json"
