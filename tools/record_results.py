@@ -52,7 +52,8 @@ def main() -> None:
     evals = {}
     for model in ("teacher", "student", "baseline"):
         path = REPO / "docs" / "eval" / f"{model}.json"
-        if path.is_file():
+        # Only evals through the engine (they carry the weights' sha256) describe what ships
+        if path.is_file() and "weights_sha256" in json.loads(path.read_text()):
             evals[model] = _summary(json.loads(path.read_text()))
     extra = {k: v for k, v in manifest.items() if k not in ("format_version", "files")}
     extra["eval"] = {"command": EVAL_COMMAND, "split": "heldout_voices + heldout_sentences", **evals}
