@@ -29,7 +29,7 @@ import numpy as np
 
 from core import metrics
 from core.style_library import DEFAULT_IDENTITY, NEUTRAL_EMOTION
-from core.training.corpus_features import read_splits
+from core.training.corpus_features import split_clip_ids
 
 if TYPE_CHECKING:
     from core.inference import DiffusionTalkerEngine
@@ -61,13 +61,7 @@ def load_eval_clips(data: Path, splits: str | list[str], ids: list[str] | None =
     from core.data.clip import load_clip
 
     data = Path(data)
-    listed = read_splits(data)
-    names = [splits] if isinstance(splits, str) else list(splits)
-    unknown = [n for n in names if n not in listed]
-    if unknown:
-        raise ValueError(f"split(s) {unknown} not in {data / 'splits.json'}; it has {sorted(listed)}")
-    wanted = None if ids is None else set(ids)
-    chosen = [clip_id for n in names for clip_id in listed[n] if wanted is None or clip_id in wanted]
+    names, chosen = split_clip_ids(data, splits, None if ids is None else set(ids))
     if not chosen:
         raise ValueError(f"split {names} of {data} holds no clips")
     clips = []

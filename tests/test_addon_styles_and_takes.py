@@ -8,10 +8,14 @@ import os
 from pathlib import Path
 
 import pytest
+import test_addon_model_engine
 from test_addon_kit import bpy, make_clip, make_face, registered_addon, scene_dump
-from test_inference import write_tiny_student
 
 from core.reference_engine import ReferenceTargetsEngine
+
+# The add-on registered on the tiny student with a private user-styles file (fixtures shared with that module)
+tiny_weights = test_addon_model_engine.tiny_weights
+model_addon = test_addon_model_engine.model_addon
 
 
 class _StyledReferenceEngine(ReferenceTargetsEngine):
@@ -174,27 +178,6 @@ def test_user_styles_are_found_in_the_same_folder_whether_the_extension_is_enabl
 
 
 # ---- user styles on the (tiny) model ------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def tiny_weights(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("weights")
-    write_tiny_student(folder)
-    return folder
-
-
-@pytest.fixture
-def model_addon(tiny_weights, tmp_path, monkeypatch):
-    from diffusiontalker_addon import engine, user_styles
-
-    monkeypatch.setattr(engine, "default_weights_dir", lambda: tiny_weights)
-    monkeypatch.setattr(user_styles, "library_path", lambda: tmp_path / "user" / "user_styles.safetensors")
-    for registered in registered_addon():
-        engine.use_engine(None)
-        engine.forget_loaded_engines()
-        bpy.context.scene.render.fps = 30
-        yield registered
-        engine.forget_loaded_engines()
 
 
 def _add_style(tmp_path, name: str) -> set[str]:

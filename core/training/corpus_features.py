@@ -79,6 +79,19 @@ def read_splits(corpus_dir: Path) -> dict[str, list[str]]:
     return json.loads(path.read_text())
 
 
+def split_clip_ids(
+    corpus_dir: Path, split: str | list[str], keep: set[str] | None = None
+) -> tuple[list[str], list[str]]:
+    """(split names, their clip ids in splits.json order, only those in `keep` when given); an unknown split name is
+    an error that lists the splits there are."""
+    splits = read_splits(corpus_dir)
+    names = [split] if isinstance(split, str) else list(split)
+    unknown = [n for n in names if n not in splits]
+    if unknown:
+        raise ValueError(f"split(s) {unknown} not in {Path(corpus_dir) / 'splits.json'}; it has {sorted(splits)}")
+    return names, [clip_id for n in names for clip_id in splits[n] if keep is None or clip_id in keep]
+
+
 def corpus_hash(corpus_dir: Path) -> str:
     """The corpus' content hash from its manifest (computed over its files when there is no manifest)."""
     manifest = Path(corpus_dir) / "manifest.json"
@@ -160,12 +173,7 @@ def load_training_set(
     from core.models.audio_features import features_at_fps
 
     corpus_dir = Path(corpus_dir)
-    splits = read_splits(corpus_dir)
-    names = [split] if isinstance(split, str) else list(split)
-    unknown = [n for n in names if n not in splits]
-    if unknown:
-        raise ValueError(f"split(s) {unknown} not in {corpus_dir / 'splits.json'}; it has {sorted(splits)}")
-    ids = [clip_id for n in names for clip_id in splits[n]]
+    names, ids = split_clip_ids(corpus_dir, split)
     if limit is not None:
         ids = ids[:limit]
     if not ids:
