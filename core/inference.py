@@ -501,6 +501,19 @@ def load_shipped_talker(weights_dir: Path | str, model: str = "teacher") -> Diff
     return _torch_talker(tensors, metadata, weights_dir / model_file)
 
 
+def load_shipped_student(weights_dir: Path | str) -> tuple[StudentAudioEncoder, DiffusionTalker, dict]:
+    """The shipped student as torch modules (CPU, eval): its (folded) audio encoder, its talker and the file's
+    metadata, checked against the manifest: what phase C (core/training/adapt_ears.py) starts from."""
+    weights_dir = Path(weights_dir)
+    model_file = MODEL_FILES["student"][0]
+    tensors, metadata, _ = load_listed_weights(weights_dir, model_file, read_manifest(weights_dir))
+    _check_metadata(metadata, "student", weights_dir / model_file)
+    path = weights_dir / model_file
+    talker = _torch_talker(tensors, metadata, path)
+    talker.config.sampling_steps = int(metadata["steps"])
+    return _student_encoder(tensors, metadata, path), talker, dict(metadata)
+
+
 def _torch_talker(tensors: Mapping[str, np.ndarray], metadata: Mapping, path: Path) -> DiffusionTalker:
     from core.models.talker import DiffusionTalker, TalkerConfig
 

@@ -329,3 +329,63 @@ def test_encoder_views_are_degraded_copies_and_crops_keep_the_clean_targets(corp
         assert np.abs(crop_mel.numpy()[:, : clean.shape[1]] - clean).mean() > 0.02
     for clip, audio in zip(clips, before, strict=True):
         np.testing.assert_array_equal(clip.audio, audio)  # the Whisper targets are the clean audio's
+
+
+def test_unrolled_sample_is_the_shipped_sampler_and_carries_gradients():
+    from core.models.talker import DiffusionTalker, TalkerConfig
+    from core.training.adapt_ears import unrolled_sample
+
+    torch.manual_seed(0)
+    talker = DiffusionTalker(TalkerConfig.from_dict({
+        "personalizer": {"audio_dim": 24, "width": 32, "style_tokens": 2},
+        "denoiser": {"audio_dim": 24, "width": 32, "layers": 1, "style_dim": 32, "style_tokens": 2},
+    }))  # fmt: skip
+    talker.eval()
+    feats = torch.randn(2, 40, 24, requires_grad=True)
+    tokens = talker.personalizer(feats.detach())
+    noise = np.random.default_rng(0).standard_normal((2, 40, 52), dtype=np.float32)
+    shipped = talker.sample(feats.detach(), tokens, 2, lambda shape: noise, 1.0)
+    mine = unrolled_sample(talker, feats, tokens, torch.from_numpy(noise), 2)
+    torch.testing.assert_close(mine.detach(), shipped)
+    mine.square().sum().backward()
+    assert feats.grad is not None and feats.grad.abs().sum() > 0
+
+
+def test_phase_c_retrains_only_the_students_ears_on_real_speech(trained_teacher, corpus, tmp_path):
+    from core.inference import load_engine, load_shipped_student
+    from core.training.distill import DistillConfig
+    from core.training.export import distill_and_export
+
+    _fake_real_speech(corpus, tmp_path / "real")
+    values = {
+        "data": str(corpus), "teacher": str(trained_teacher[0]), "teacher_steps": 4, "rounds": [2], "round_steps": 3,
+        "encoder_steps": 4, "encoder_batch": 4, "encoder_crop_frames": 45,
+        "encoder_config": {"width": 24, "attention_layers": 1, "heads": 2, "out_dim": 384},
+        "teacher_encoder": TINY_ENCODER, "batch": {"groups": 2, "per_group": 2, "crop_frames": 45, "ref_frames": 30},
+        "cache_dir": str(corpus / "cache"), "feature_jobs": 1, "log_every": 5,
+    }  # fmt: skip
+    base = tmp_path / "base"
+    distill_and_export(DistillConfig.from_dict({**values, "run_dir": str(tmp_path / "run")}), base)
+    ears = {**values, "real_speech": str(tmp_path / "real"), "augment_views": 1, "ears_from": str(base),
+            "ears_steps": 40, "ears_lr": 3e-3, "run_dir": str(tmp_path / "ears")}  # fmt: skip
+    adapted = tmp_path / "adapted"
+    summary = distill_and_export(DistillConfig.from_dict(ears), adapted)
+    assert summary["ears_from"]["weights"] == str(base) and "ears" in summary["summary"]
+    log = [json.loads(line) for line in (tmp_path / "ears" / "log.jsonl").read_text().splitlines()]
+    motion = [e["L_motion"] for e in log if e["phase"] == "ears"]
+    assert len(motion) == 8 and {e["phase"] for e in log} == {"ears"}
+    assert np.mean(motion[-3:]) < np.mean(motion[:3])  # the ears learn through the frozen sampler
+    before_encoder, before, _ = load_shipped_student(base)
+    after_encoder, after, _ = load_shipped_student(adapted)
+    a, b = before.state_dict(), after.state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a if "neutral_emotion" not in k)  # the motion network is frozen
+    a, b = before_encoder.state_dict(), after_encoder.state_dict()
+    assert any(not torch.equal(a[k], b[k]) for k in a)
+    from core.audio import load_audio
+
+    engine = load_engine(adapted, backend="numpy")
+    speech = load_audio(next(corpus.glob("clips/*/*.wav")))
+    take = engine.animate_audio(speech, engine.styles.identity("default"), engine.styles.emotion("neutral"))
+    assert take.weights.shape[1] == 52 and np.isfinite(take.weights).all()
+    with pytest.raises(ValueError, match="real speech"):
+        distill_and_export(DistillConfig.from_dict({**ears, "real_speech": "", "run_dir": str(tmp_path / "x")}), None)

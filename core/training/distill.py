@@ -119,6 +119,16 @@ class DistillConfig:
     compress_train_encoder: bool = True
     # L_ae kept in phase A2 so the features stay Whisper-like (the personalizer reads them)
     compress_ae_weight: float = 0.5
+    # Phase C, "ears" (core/training/adapt_ears.py): instead of phases A, A2 and B, the student of the weights folder
+    # `ears_from` keeps its motion network and its encoder is retrained for `ears_steps` through its own 2-step
+    # sampler, on real speech (share `ears_real_share` of each batch) and corpus audio (anchored to what it computed)
+    ears_from: str = ""
+    ears_steps: int = 0
+    ears_lr: float = 3e-4
+    ears_real_share: float = 0.5
+    ears_prefix_prob: float = 0.5
+    ears_prefix_frames: int = 30
+    ears_anchor_weight: float = 1.0
     cache_dir: str = str(DEFAULT_CACHE_DIR)
     threads: int = 2
     feature_jobs: int = 2
@@ -723,6 +733,10 @@ def distill(config: DistillConfig, progress: bool = True) -> dict:
         record["encoder_data"] = _encoder_data_hashes(config)
     (run_dir / "config.json").write_text(json.dumps(record, indent=1))
 
+    if config.ears_from:
+        result = _ears_only(config, train, real, wavs, real_wavs if real else {}, record, log, progress)
+        log_file.close()
+        return result
     encoder = None
     extra: dict[str, np.ndarray] = {}
     first_student = None  # what round 1 starts from: the phase A2 student, else a copy of the teacher
@@ -809,3 +823,31 @@ def distill(config: DistillConfig, progress: bool = True) -> dict:
     log_file.close()
     return {"student": current_teacher, "encoder": encoder, "speakers": speakers, "emotions": emotions, **record,
             "summary": summary}  # fmt: skip
+
+
+def _ears_only(config: DistillConfig, train, real, wavs, real_wavs, record: dict, log, progress: bool) -> dict:
+    """Phase C alone: the student of `config.ears_from` with its encoder retrained (core/training/adapt_ears.py)."""
+    from core.inference import load_shipped_student
+    from core.training.adapt_ears import adapt_ears
+
+    if not real:
+        raise ValueError(
+            "phase C (ears_from) learns from real speech: set real_speech to a `core data real-speech` folder"
+        )
+    if config.ears_steps < 1:
+        raise ValueError("phase C (ears_from) needs ears_steps > 0")
+    encoder, student, metadata = load_shipped_student(Path(config.ears_from))
+    record["ears_from"] = {"weights": config.ears_from, "corpus_hash": metadata.get("corpus_hash")}
+    babble_pool = _babble_pool(config, real_wavs)
+    mels = _mel_views(config, wavs, babble_pool, progress, "train")
+    del babble_pool
+    record["ears"] = adapt_ears(config, student, encoder, train + real, {c.clip_id for c in train}, mels, log, progress)
+    extra = {
+        c.clip_id: student_features_of_mel(encoder, c, mels[c.clip_id][0]) for c in train if c.emotion == "neutral"
+    }
+    _update_neutral(
+        student, _paired([c for c in train if c.clip_id in extra], extra), slice(train[0].audio.shape[1], None)
+    )
+    speakers, emotions = label_maps(train + real)
+    return {"student": student, "encoder": encoder, "folded": True, "speakers": speakers, "emotions": emotions,
+            **record, "summary": {"ears": record["ears"]}}  # fmt: skip

@@ -125,7 +125,8 @@ def distill_and_export(config, weights_dir: Path | None) -> dict:
     if encoder is None:
         raise ValueError("the student without its own encoder (student_encoder=false) is an ablation; it does not ship")
     # The same function with ~128 k fewer parameters: the encoder's output layer folded into the audio inputs
-    encoder, student = fold_student_audio_path(encoder, student)
+    if not result.get("folded"):  # phase C retrains an already shipped (folded) student
+        encoder, student = fold_student_audio_path(encoder, student)
     styles = style_library_from_clips(student, clips, student_feature_function(encoder, data))
     shas = save_student(
         weights_dir, encoder, student, styles, steps=student.config.sampling_steps, window=STUDENT_WINDOW,

@@ -1,0 +1,132 @@
+"""Phase C, "ears": a trained student's audio encoder retrained on real voices, its motion network left as it is.
+
+Why: the student's small encoder learns to hear from synthetic voices (phase A imitates Whisper on the corpus), and
+on real recordings its features stop triggering the closures the network learnt (P/B/M closure on real-dev: student
+0.36, teacher 0.90). Phases A/A2 rerun with real speech fix the ears but retrain the whole student (hours on a CPU),
+and what the rounds later learn from is only a frozen, single view of each clip. Phase C trains the ears against
+the exact thing that ships: the student's own 2-step DDIM (unrolled, differentiable; the denoiser and the
+personalizer frozen) from the encoder's features of a clean or degraded log-mel view, to the clip's motion (the
+corpus's targets; for real speech, the teacher's 16-step take of the clean audio, as in phases A2/B).
+
+    L_motion: the sample (from fresh noise, half the time continuing a known prefix like every window after the
+              first) vs the target, with the teacher's channel weights (mouth channels count double).
+    L_anchor: on clean corpus (synthetic) audio, the encoder state stays what the starting encoder computes, so
+              what already worked (TTS voices, the style library's embeddings) keeps working.
+
+Works on the shipped (folded) encoder: its output is the width-sized state the networks read (feature_fold.py).
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+
+import numpy as np
+import torch
+
+from core.models.diffusion import DDIMSampler
+from core.models.student_audio_encoder import StudentAudioEncoder
+from core.models.talker import DiffusionTalker
+from core.training.corpus_features import TrainingClip
+
+
+def _encoder_to_frames(encoder: StudentAudioEncoder, mel: torch.Tensor, frames: int) -> torch.Tensor:
+    from core.training.distill import encoder_to_motion_frames
+
+    return encoder_to_motion_frames(encoder(mel), frames, 30.0)
+
+
+def unrolled_sample(
+    talker: DiffusionTalker,
+    feats: torch.Tensor,
+    tokens: torch.Tensor | None,
+    noise: torch.Tensor,
+    steps: int,
+    prefix: torch.Tensor | None = None,
+    prefix_mask: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """The student's DDIM (guidance 1, as it ships) from `noise`, differentiable in `feats`: normalised motion."""
+    sampler = DDIMSampler(steps)
+    x = noise
+    for t in sampler.timesteps:
+        x0_pred = talker.denoiser(x, t, feats, tokens, prefix=prefix, prefix_mask=prefix_mask)
+        x = sampler.step(x0_pred, t, x)
+    return x
+
+
+def adapt_ears(
+    config,
+    talker: DiffusionTalker,
+    encoder: StudentAudioEncoder,
+    clips: list[TrainingClip],
+    synthetic_ids: set[str],
+    mels: dict[str, list[np.ndarray]],
+    log,
+    progress: bool,
+) -> dict:
+    """Train `encoder` in place (phase C); `talker` stays frozen. `synthetic_ids`: the corpus clips (anchored)."""
+    from core.training.distill import _bar, _encoder_crops, _optimizer_step, _usable_for_encoder
+
+    torch.manual_seed(config.seed + 21)
+    rng = np.random.default_rng(config.seed + 21)
+    n = config.encoder_crop_frames
+    usable = _usable_for_encoder(config, clips)
+    real = [c for c in usable if c.clip_id not in synthetic_ids]
+    synthetic = [c for c in usable if c.clip_id in synthetic_ids]
+    if not real or not synthetic:
+        raise ValueError(f"phase C needs corpus clips and real speech, got {len(synthetic)} and {len(real)}")
+    start_encoder = copy.deepcopy(encoder).eval().requires_grad_(False)
+    talker.eval().requires_grad_(False)
+    encoder.train().requires_grad_(True)
+    params = list(encoder.parameters())
+    optimizer = torch.optim.AdamW(params, lr=config.ears_lr, weight_decay=0.0)
+    steps = talker.config.sampling_steps
+    n_real = int(round(config.encoder_batch * config.ears_real_share))
+    bar = _bar(config.ears_steps, "ears (phase C) L_motion", progress)
+    warmup = min(50, config.ears_steps // 10 + 1)
+    last: dict[str, float] = {}
+    for step in range(config.ears_steps):
+        share = step / max(1, config.ears_steps)
+        scale = (step + 1) / warmup if step < warmup else 0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * share))
+        for group in optimizer.param_groups:
+            group["lr"] = config.ears_lr * scale
+        crops_r, mel_r = _encoder_crops(rng, real, mels, n, n_real, config.clean_view_prob)
+        crops_s, mel_s = _encoder_crops(rng, synthetic, mels, n, config.encoder_batch - n_real, config.clean_view_prob)
+        crops, mel_t = crops_r + crops_s, torch.cat([mel_r, mel_s])
+        motion = torch.from_numpy(np.stack([c.motion[s : s + n] for c, s in crops]))  # (batch, n, 52)
+        x0 = talker.normalize(motion)
+        b = x0.shape[0]
+        feats = _encoder_to_frames(encoder, mel_t, n)
+        with torch.no_grad():
+            prosody = torch.from_numpy(np.stack([c.prosody[s : s + n] for c, s in crops]))
+            tokens = talker.personalizer(feats, prosody=prosody)  # the crop is its own reference (as in phase A2)
+        # Like every window after the first: the first frames continue a known prefix
+        k = config.ears_prefix_frames
+        with_prefix = torch.rand(b) < config.ears_prefix_prob
+        prefix_mask = (torch.arange(n) < k)[None] & with_prefix[:, None]
+        sample = unrolled_sample(talker, feats, tokens, torch.randn_like(x0), steps, x0, prefix_mask)
+        new = (~prefix_mask)[..., None].float() * talker.channel_weights
+        losses = {"L_motion": ((sample - x0) ** 2 * new).sum() / ((~prefix_mask).sum() * x0.shape[-1])}
+        total = losses["L_motion"]
+        if config.ears_anchor_weight > 0:
+            # Clean synthetic crops: the drawn view may be degraded, so the anchor reads the clean view of each
+            clean = torch.from_numpy(np.stack([_clean_mel(mels, c, s, n) for c, s in crops_s]))
+            with torch.no_grad():
+                before = start_encoder(clean)
+            after = encoder(clean)
+            losses["L_anchor"] = ((after - before) ** 2).mean() / before.var().clamp_min(1e-6)
+            total = total + config.ears_anchor_weight * losses["L_anchor"]
+        last = _optimizer_step(optimizer, params, total, losses, bar, "L_motion")
+        if (step + 1) % config.log_every == 0:
+            log({"phase": "ears", "step": step + 1, "lr": config.ears_lr * scale, **last})
+    if bar is not None:
+        bar.close()
+    encoder.eval().requires_grad_(False)
+    return last
+
+
+def _clean_mel(mels: dict[str, list[np.ndarray]], clip: TrainingClip, start: int, n: int) -> np.ndarray:
+    view = mels[clip.clip_id][0]
+    m0 = start * 10 // 3
+    mel = view[:, m0 : m0 + n * 10 // 3].astype(np.float32)
+    return np.pad(mel, ((0, 0), (0, n * 10 // 3 - mel.shape[1])), constant_values=mel.min())
