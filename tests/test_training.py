@@ -304,7 +304,8 @@ def test_real_speech_joins_distillation_with_teacher_takes_as_its_motion(trained
 def test_encoder_views_are_degraded_copies_and_crops_keep_the_clean_targets(corpus, tmp_path):
     from core.audio import load_audio
     from core.models.log_mel import log_mel
-    from core.training.distill import DistillConfig, _encoder_crops, _mel_views
+    from core.training.distill import DistillConfig, _mel_views
+    from core.training.encoder_crops import encoder_crops
 
     clips = load_training_set(corpus, "train", EncoderSpec(**TINY_ENCODER), corpus / "cache", jobs=1, progress=False)
     clips = clips[:4]
@@ -322,7 +323,7 @@ def test_encoder_views_are_degraded_copies_and_crops_keep_the_clean_targets(corp
             np.testing.assert_array_equal(mine, theirs)  # seeded per clip: independent of the order
     before = [c.audio.copy() for c in clips]
     rng = np.random.default_rng(0)
-    crops, mel = _encoder_crops(rng, clips, views, 30, 16, clean_view_prob=0.0)
+    crops, mel = encoder_crops(rng, clips, views, 30, 16, clean_view_prob=0.0)
     assert mel.shape == (16, 80, 100)
     for (clip, start), crop_mel in zip(crops, mel, strict=True):  # every crop read a degraded view, not the clean one
         clean = views[clip.clip_id][0][:, start * 10 // 3 : start * 10 // 3 + 100].astype(np.float32)

@@ -28,11 +28,11 @@ from core.models.diffusion import DDIMSampler
 from core.models.student_audio_encoder import StudentAudioEncoder
 from core.models.talker import DiffusionTalker
 from core.training.corpus_features import TrainingClip
+from core.training.encoder_crops import encoder_crops, encoder_to_motion_frames, usable_for_encoder
+from core.training.train_steps import optimizer_step, progress_bar
 
 
 def _encoder_to_frames(encoder: StudentAudioEncoder, mel: torch.Tensor, frames: int) -> torch.Tensor:
-    from core.training.distill import encoder_to_motion_frames
-
     return encoder_to_motion_frames(encoder(mel), frames, 30.0)
 
 
@@ -65,12 +65,10 @@ def adapt_ears(
     progress: bool,
 ) -> dict:
     """Train `encoder` in place (phase C); `talker` stays frozen. `synthetic_ids`: the corpus clips (anchored)."""
-    from core.training.distill import _bar, _encoder_crops, _optimizer_step, _usable_for_encoder
-
     torch.manual_seed(config.seed + 21)
     rng = np.random.default_rng(config.seed + 21)
     n = config.encoder_crop_frames
-    usable = _usable_for_encoder(config, clips)
+    usable = usable_for_encoder(n, clips)
     real = [c for c in usable if c.clip_id not in synthetic_ids]
     synthetic = [c for c in usable if c.clip_id in synthetic_ids]
     if not real or not synthetic:
@@ -82,7 +80,7 @@ def adapt_ears(
     optimizer = torch.optim.AdamW(params, lr=config.ears_lr, weight_decay=0.0)
     steps = talker.config.sampling_steps
     n_real = int(round(config.encoder_batch * config.ears_real_share))
-    bar = _bar(config.ears_steps, "ears (phase C) L_motion", progress)
+    bar = progress_bar(config.ears_steps, "ears (phase C) L_motion", progress)
     warmup = min(50, config.ears_steps // 10 + 1)
     last: dict[str, float] = {}
     for step in range(config.ears_steps):
@@ -90,8 +88,8 @@ def adapt_ears(
         scale = (step + 1) / warmup if step < warmup else 0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * share))
         for group in optimizer.param_groups:
             group["lr"] = config.ears_lr * scale
-        crops_r, mel_r = _encoder_crops(rng, real, mels, n, n_real, config.clean_view_prob)
-        crops_s, mel_s = _encoder_crops(rng, synthetic, mels, n, config.encoder_batch - n_real, config.clean_view_prob)
+        crops_r, mel_r = encoder_crops(rng, real, mels, n, n_real, config.clean_view_prob)
+        crops_s, mel_s = encoder_crops(rng, synthetic, mels, n, config.encoder_batch - n_real, config.clean_view_prob)
         crops, mel_t = crops_r + crops_s, torch.cat([mel_r, mel_s])
         motion = torch.from_numpy(np.stack([c.motion[s : s + n] for c, s in crops]))  # (batch, n, 52)
         x0 = talker.normalize(motion)
@@ -116,7 +114,7 @@ def adapt_ears(
             after = encoder(clean)
             losses["L_anchor"] = ((after - before) ** 2).mean() / before.var().clamp_min(1e-6)
             total = total + config.ears_anchor_weight * losses["L_anchor"]
-        last = _optimizer_step(optimizer, params, total, losses, bar, "L_motion")
+        last = optimizer_step(optimizer, params, total, losses, bar, "L_motion")
         if (step + 1) % config.log_every == 0:
             log({"phase": "ears", "step": step + 1, "lr": config.ears_lr * scale, **last})
     if bar is not None:

@@ -32,7 +32,6 @@ from __future__ import annotations
 import copy
 import json
 import math
-import sys
 import time
 import zlib
 from dataclasses import asdict, dataclass, field, replace
@@ -61,8 +60,10 @@ from core.training.corpus_features import (
     label_maps,
     load_training_set,
 )
+from core.training.encoder_crops import encoder_crops, encoder_to_motion_frames, usable_for_encoder
 from core.training.mel_augment import MelAugment
 from core.training.real_speech_clips import load_real_speech_clips, real_speech_hash
+from core.training.train_steps import optimizer_step, progress_bar
 
 
 @dataclass
@@ -152,22 +153,6 @@ class DistillConfig:
 # ---------------------------------------------------------------- phase A: the student audio encoder (L_ae)
 
 
-def _motion_frame_positions(frames: int, fps: float, rate: float = 50.0) -> tuple[torch.Tensor, torch.Tensor]:
-    """For motion frames 0..frames-1, the lower encoder frame and the interpolation fraction (the project clock)."""
-    position = torch.arange(frames, dtype=torch.float64) * rate / fps
-    lower = position.floor().long()
-    return lower, (position - lower).float()
-
-
-def encoder_to_motion_frames(features: torch.Tensor, frames: int, fps: float) -> torch.Tensor:
-    """(batch, enc_frames, dim) at 50/s -> (batch, frames, dim) at fps, linear interpolation, clamped at the end."""
-    lower, fraction = _motion_frame_positions(frames, fps)
-    last = features.shape[1] - 1
-    lo, hi = lower.clamp_max(last), (lower + 1).clamp_max(last)
-    f = fraction.to(features.device)[None, :, None]
-    return features[:, lo] * (1 - f) + features[:, hi] * f
-
-
 def teacher_input_views(teacher: DiffusionTalker, features: torch.Tensor) -> torch.Tensor:
     """Audio features as the teacher's denoiser and personalizer first see them: LayerNorm + input projection."""
     d, p = teacher.denoiser, teacher.personalizer
@@ -186,7 +171,7 @@ def train_student_encoder(
     rng = np.random.default_rng(config.seed)
     encoder = StudentAudioEncoder(StudentEncoderConfig(**config.encoder_config))
     n = config.encoder_crop_frames
-    usable = _usable_for_encoder(config, clips)
+    usable = usable_for_encoder(config.encoder_crop_frames, clips)
     if config.encoder_target not in ("raw", "teacher_input"):
         raise ValueError(f"encoder_target must be 'raw' or 'teacher_input', not {config.encoder_target!r}")
     sample = _feature_sample(usable)
@@ -198,14 +183,14 @@ def train_student_encoder(
         with torch.no_grad():
             view_std = _spread_of(teacher_input_views(teacher, sample))
     optimizer = torch.optim.AdamW(encoder.parameters(), lr=config.encoder_lr, weight_decay=0.01)
-    bar = _bar(config.encoder_steps, "L_ae", progress)
+    bar = progress_bar(config.encoder_steps, "L_ae", progress)
     augment_rng = np.random.default_rng(config.seed + 7)  # its own stream: the same crops as without augmentation
     encoder.train()
     for step in range(config.encoder_steps):
         lr = config.encoder_lr * 0.5 * (1 + math.cos(math.pi * step / config.encoder_steps))
         for group in optimizer.param_groups:
             group["lr"] = lr
-        crops, mel_t = _encoder_crops(rng, usable, mels, n, config.encoder_batch, config.clean_view_prob)
+        crops, mel_t = encoder_crops(rng, usable, mels, n, config.encoder_batch, config.clean_view_prob)
         mel_t = config.mel_augment(mel_t, augment_rng)
         target = torch.from_numpy(np.stack([c.audio[s : s + n] for c, s in crops]))  # (batch, n, 512) Whisper
         pred = encoder_to_motion_frames(encoder(mel_t), n, 30.0)
@@ -228,34 +213,6 @@ def train_student_encoder(
     return encoder.eval()
 
 
-def _encoder_crops(
-    rng: np.random.Generator,
-    usable: list[TrainingClip],
-    mels: dict[str, list[np.ndarray]] | None,
-    n: int,
-    count: int,
-    clean_view_prob: float = 1.0,
-) -> tuple[list[tuple[TrainingClip, int]], torch.Tensor | None]:
-    """`count` random crops of n motion frames, each starting on a multiple of 3 (so it starts on a mel frame at
-    30 fps), as (clip, start frame) pairs, and their log-mel (count, 80, n * 10 / 3) (None without `mels`).
-    `mels[clip_id]` lists a clip's views (clean first, then degraded copies: _mel_views); a crop reads the clean one
-    with `clean_view_prob`, else a degraded one (no draw when a clip has one view)."""
-    crops, mel_batch = [], []
-    for index in rng.integers(0, len(usable), count):
-        clip = usable[int(index)]
-        start = 3 * int(rng.integers(0, (clip.frames - n) // 3 + 1))  # motion frame, a multiple of 3
-        crops.append((clip, start))
-        if mels is not None:
-            views = mels[clip.clip_id]
-            view = 0
-            if len(views) > 1 and rng.random() >= clean_view_prob:
-                view = int(rng.integers(1, len(views)))
-            m0 = start * 10 // 3
-            mel = views[view][:, m0 : m0 + n * 10 // 3].astype(np.float32)
-            mel_batch.append(np.pad(mel, ((0, 0), (0, n * 10 // 3 - mel.shape[1])), constant_values=mel.min()))
-    return crops, torch.from_numpy(np.stack(mel_batch)) if mel_batch else None
-
-
 def _mel_views(
     config: DistillConfig, wavs: dict[str, str], babble_pool: list[np.ndarray], progress: bool, what: str
 ) -> dict[str, list[np.ndarray]]:
@@ -267,7 +224,7 @@ def _mel_views(
     global _VIEW_JOB
     _VIEW_JOB = (config, babble_pool)
     views: dict[str, list[np.ndarray]] = {}
-    bar = _bar(len(wavs), f"log-mel views[{what}]", progress)
+    bar = progress_bar(len(wavs), f"log-mel views[{what}]", progress)
     jobs = config.feature_jobs if config.augment_views and len(wavs) > 50 else 1
     pool = mp.get_context("fork").Pool(jobs) if jobs > 1 else None
     try:
@@ -322,16 +279,6 @@ def _babble_pool(config: DistillConfig, wavs: dict[str, str], size: int = 40) ->
     return [load_audio(wavs[ids[int(i)]]) for i in picked]
 
 
-def _usable_for_encoder(config: DistillConfig, clips: list[TrainingClip]) -> list[TrainingClip]:
-    n = config.encoder_crop_frames
-    if n % 3:
-        raise ValueError(f"encoder_crop_frames must be a multiple of 3 (30 fps vs 100 mel frames/s), got {n}")
-    usable = [c for c in clips if c.frames >= n and abs(c.fps - 30.0) < 1e-6]
-    if not usable:
-        raise ValueError(f"no 30 fps clip has {n} frames; lower encoder_crop_frames")
-    return usable
-
-
 def _encoder_data_hashes(config: DistillConfig) -> dict[str, str]:
     """Content hash of each config.encoder_data corpus, for the run record; a clear error when one is missing."""
     for corpus in map(Path, config.encoder_data):
@@ -351,7 +298,7 @@ def _encoder_only_clips(config: DistillConfig, progress: bool) -> list[tuple[Tra
         loaded = load_training_set(
             corpus, "train", config.teacher_encoder, Path(config.cache_dir), config.feature_jobs, None, progress
         )
-        for clip in _usable_for_encoder(config, loaded):
+        for clip in usable_for_encoder(config.encoder_crop_frames, loaded):
             source = corpus / f"{clip.clip_id}.wav"
             clips.append((replace(clip, clip_id=f"{corpus}/{clip.clip_id}"), source))
     return clips
@@ -443,13 +390,13 @@ def compress_student(
     torch.manual_seed(config.seed + 1)
     rng = np.random.default_rng(config.seed + 1)
     n = config.encoder_crop_frames
-    usable = _usable_for_encoder(config, clips)
+    usable = usable_for_encoder(config.encoder_crop_frames, clips)
     dim_std = _spread_of(_feature_sample(usable))
     train_encoder = encoder is not None and config.compress_train_encoder
     params = list(student.denoiser.parameters()) + (list(encoder.parameters()) if train_encoder else [])
     optimizer = torch.optim.AdamW(params, lr=config.compress_lr, weight_decay=0.01)
     cfg = student.config
-    bar = _bar(config.compress_steps, "student network L_kd", progress)
+    bar = progress_bar(config.compress_steps, "student network L_kd", progress)
     student.train()
     if encoder is not None:
         encoder.train(train_encoder)
@@ -461,7 +408,7 @@ def compress_student(
         scale = (step + 1) / warmup if step < warmup else 0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * progress_share))
         for group in optimizer.param_groups:
             group["lr"] = config.compress_lr * scale
-        crops, mel_t = _encoder_crops(rng, usable, mels, n, config.encoder_batch, config.clean_view_prob)
+        crops, mel_t = encoder_crops(rng, usable, mels, n, config.encoder_batch, config.clean_view_prob)
         if encoder is not None:
             mel_t = config.mel_augment(mel_t, augment_rng)
         whisper = torch.from_numpy(np.stack([c.audio[s : s + n] for c, s in crops]))  # (batch, n, 512)
@@ -497,7 +444,7 @@ def compress_student(
         if train_encoder and config.compress_ae_weight > 0:
             losses["L_ae"] = (((feats - whisper) / dim_std) ** 2).mean()
             total = total + config.compress_ae_weight * losses["L_ae"]
-        last = _optimizer_step(optimizer, params, total, losses, bar, "L_kd")
+        last = optimizer_step(optimizer, params, total, losses, bar, "L_kd")
         if (step + 1) % config.log_every == 0:
             log({"phase": "student_network", "step": step + 1, "lr": config.compress_lr * scale, **last})
     if bar is not None:
@@ -568,7 +515,7 @@ def distill_round(
     pc_head = UpperFaceMotionEmbedding(len(upper), student.config.personalizer.embed_dim)
     params = list(student.parameters()) + list(pc_head.parameters())
     optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=0.0)
-    bar = _bar(config.round_steps, f"distill {teacher_steps}->{student_steps}", progress)
+    bar = progress_bar(config.round_steps, f"distill {teacher_steps}->{student_steps}", progress)
     student.train()
     last = {}
     for step in range(config.round_steps):
@@ -614,7 +561,7 @@ def distill_round(
             losses["emotion_nce"] = supervised_contrastive_loss(style.emotion, batch["emotion"], temperature)
         total = l_dis + config.pc_weight * losses.get("L_pc", 0.0)
         total = total + config.style_nce_weight * (losses.get("identity_nce", 0.0) + losses.get("emotion_nce", 0.0))
-        last = _optimizer_step(optimizer, params, total, losses, bar, "L_dis")
+        last = optimizer_step(optimizer, params, total, losses, bar, "L_dis")
         if (step + 1) % config.log_every == 0:
             log({"phase": f"round{student_steps}", "step": step + 1, "lr": lr, **last})
     if bar is not None:
@@ -636,27 +583,6 @@ def _update_neutral(student: DiffusionTalker, clips: list[TrainingClip], dim_sli
             for c in neutral
         ]
         student.personalizer.neutral_emotion.copy_(F.normalize(torch.stack(embs).mean(0), dim=0))
-
-
-def _optimizer_step(optimizer, params, total: torch.Tensor, losses: dict, bar, shown: str) -> dict[str, float]:
-    """Backward, clip, step; the losses as floats (the `shown` one on the progress bar)."""
-    optimizer.zero_grad(set_to_none=True)
-    total.backward()
-    torch.nn.utils.clip_grad_norm_(params, 1.0)
-    optimizer.step()
-    last = {k: float(v.detach()) for k, v in losses.items()}
-    if bar is not None:
-        bar.update(1)
-        bar.set_postfix_str(f"{shown} {last[shown]:.4f}")
-    return last
-
-
-def _bar(total: int, desc: str, progress: bool):
-    if not progress:
-        return None
-    from tqdm import tqdm
-
-    return tqdm(total=total, desc=desc, unit="step", file=sys.stderr)
 
 
 def _paired(clips: list[TrainingClip], extra: dict[str, np.ndarray]) -> list[TrainingClip]:
