@@ -15,7 +15,7 @@ from typing import Protocol
 import numpy as np
 
 from core.blink_layer import DEFAULT_BLINKS_PER_MINUTE
-from core.rig.arkit import ARKIT_NAMES
+from core.rig.descriptor import ARKIT52, RigDescriptor
 
 
 class JobCancelled(Exception):
@@ -40,11 +40,15 @@ class AnimationRequest:
 
 @dataclass
 class Animation:
-    weights: np.ndarray  # (frames, 52) float32 in [0, 1], ARKit order
+    weights: np.ndarray  # (frames, channels) float32 in [0, 1], in the order of rig.names
     fps: float
-    names: tuple[str, ...] = ARKIT_NAMES
     source: str = ""  # what produced it, e.g. "student-2step" or "reference targets (not the model)"
     info: dict = field(default_factory=dict)
+    rig: RigDescriptor = ARKIT52  # what the channels are: the model's rig, carried to the writer
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return self.rig.names
 
     @property
     def duration(self) -> float:
@@ -56,6 +60,7 @@ ProgressCallback = Callable[[float, str], None]  # (fraction 0..1, message)
 
 class AnimationEngine(Protocol):
     name: str
+    rig: RigDescriptor  # the rig its Animations are in (callers treat an engine without one as ARKit-52)
 
     def identities(self) -> list[str]: ...
 

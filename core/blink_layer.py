@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from core.data.face_life import blink_track, plan_blinks
-from core.rig.arkit import channel_index
+from core.rig.descriptor import ARKIT52, RigDescriptor
 
 DEFAULT_BLINKS_PER_MINUTE = 15.0
 _HOP_S = 0.01
@@ -36,28 +36,41 @@ def pause_onsets_from_audio(audio16k: np.ndarray, min_pause_s: float = 0.15) -> 
     return starts[keep] * _HOP_S
 
 
-def _blink_onsets(weights: np.ndarray, fps: float) -> np.ndarray:
+def _blink_onsets(weights: np.ndarray, fps: float, lids_left: np.ndarray, lids_right: np.ndarray) -> np.ndarray:
     """Seconds where the take's eyelids (either eye) close past 60 % (a blink, not a lowered or squinting lid)."""
-    lids = np.maximum(weights[:, channel_index("eyeBlinkLeft")], weights[:, channel_index("eyeBlinkRight")])
+    lids = np.maximum(weights[:, lids_left].max(axis=1), weights[:, lids_right].max(axis=1))
     closed = lids > 0.6
     return np.flatnonzero(closed[1:] & ~closed[:-1]) / fps
 
 
+def rig_can_blink(rig: RigDescriptor) -> bool:
+    """Whether the rig names both eyelids (roles blink_left, blink_right): what add_blinks needs."""
+    return rig.has_role("blink_left") and rig.has_role("blink_right")
+
+
 def add_blinks(
-    weights: np.ndarray, fps: float, audio16k: np.ndarray, seed: int, per_minute: float = DEFAULT_BLINKS_PER_MINUTE
+    weights: np.ndarray,
+    fps: float,
+    audio16k: np.ndarray,
+    seed: int,
+    per_minute: float = DEFAULT_BLINKS_PER_MINUTE,
+    rig: RigDescriptor = ARKIT52,
 ) -> np.ndarray:
-    """A copy of the take (frames, 52) with blinks on both eyelids (eyeWide eased off while the lid is down)."""
+    """A copy of the take (frames, channels of `rig`) with blinks on both eyelids (the rig's blink_left/right
+    channels; its wide_left/right eased off while the lid is down)."""
     out = np.array(weights, dtype=np.float32, copy=True)
     if per_minute <= 0 or out.shape[0] == 0:
         return out
+    lids = {side: rig.role_indices(f"blink_{side}", "the blink layer") for side in ("left", "right")}
     duration = out.shape[0] / fps
     rng = np.random.default_rng(np.random.SeedSequence([int(seed) & 0xFFFFFFFF, 0xB1B1]))
     blinks = plan_blinks(rng, duration, per_minute, fps, pause_onsets_from_audio(audio16k))
-    own = _blink_onsets(out, fps)  # the model's own blinks count towards the rate: no second blink beside one
+    # the model's own blinks count towards the rate: no second blink beside one
+    own = _blink_onsets(out, fps, lids["left"], lids["right"])
     blinks = [b for b in blinks if own.size == 0 or np.abs(own - b.peak).min() >= _SPACING_TO_OWN_BLINK_S]
     closure = blink_track(blinks, np.arange(out.shape[0]) / fps).astype(np.float32)  # (frames,)
-    for side in ("Left", "Right"):
-        lid, wide = channel_index(f"eyeBlink{side}"), channel_index(f"eyeWide{side}")
-        out[:, lid] = np.maximum(out[:, lid], closure)
-        out[:, wide] *= 1.0 - closure
+    for side in ("left", "right"):
+        wide = rig.indices(rig.roles.get(f"wide_{side}", ()))
+        out[:, lids[side]] = np.maximum(out[:, lids[side]], closure[:, None])
+        out[:, wide] *= 1.0 - closure[:, None]
     return np.clip(out, 0.0, 1.0)

@@ -41,11 +41,12 @@ import numpy as np
 
 from core.animation_job import Animation, AnimationRequest, JobCancelled, ProgressCallback
 from core.audio import load_audio, validate_speech_audio
-from core.blink_layer import add_blinks
+from core.blink_layer import add_blinks, rig_can_blink
 from core.data.resample import resample_weights
 from core.models.audio_features import SAMPLE_RATE, features_at_fps, frames_for_samples
 from core.numpy_student import NumpyStudentEncoder, NumpyTalker
 from core.prosody_features import prosody_features
+from core.rig.descriptor import RigDescriptor, model_rig
 from core.sampling import FramesProgress, NoiseSource, seeded_noise
 from core.sampling import WindowPlan as WindowPlan  # re-exported: weights files and callers name it here
 from core.style_library import NEUTRAL_EMOTION, StyleLibrary
@@ -96,6 +97,7 @@ class TorchBackend:
             encoder.eval().to(device)
         self.feature_rate = float(encoder.frame_rate)
         self.motion_dim = talker.config.denoiser.motion_dim
+        self.rig = talker.rig
 
     def to_cpu(self) -> TorchBackend:
         return TorchBackend(self.talker.cpu(), self.encoder, "cpu")
@@ -157,6 +159,7 @@ class NumpyBackend:
     def __init__(self, talker: NumpyTalker, encoder: NumpyStudentEncoder) -> None:
         self.talker, self.encoder = talker, encoder
         self.motion_dim = talker.motion_dim
+        self.rig = model_rig(talker.config.get("rig"), float(talker.config.get("mouth_loss_weight", 2.0)))
 
     def to_cpu(self) -> NumpyBackend:
         return self
@@ -212,6 +215,11 @@ class DiffusionTalkerEngine:
     @property
     def name(self) -> str:
         return f"{self.model}-{self.steps}step ({self.backend.name}, {self.backend.device})"
+
+    @property
+    def rig(self) -> RigDescriptor:
+        """The model's rig (its talker config's; ARKit-52 for weights from before rigs were data)."""
+        return self.backend.rig
 
     def identities(self) -> list[str]:
         return sorted(self.styles.identities)
@@ -347,7 +355,9 @@ class DiffusionTalkerEngine:
         motion = self._run_with_cpu_fallback(run)[0]  # (frames, 52) in [0, 1] at self.fps
         _check_cancel(cancel)
         weights = np.clip(resample_weights(motion, self.fps, float(fps)), 0.0, 1.0).astype(np.float32)
-        weights = add_blinks(weights, float(fps), audio, seed, float(blinks_per_minute))
+        can_blink = rig_can_blink(self.rig)  # a rig without eyelid channels (a vertex basis) gets none
+        if can_blink:
+            weights = add_blinks(weights, float(fps), audio, seed, float(blinks_per_minute), self.rig)
         progress(1.0, "done")
         info = {
             "model": self.model,
@@ -358,14 +368,15 @@ class DiffusionTalkerEngine:
             "identity": style_names[0],
             "emotion": style_names[1],
             "emotion_strength": float(emotion_strength),
-            "blinks_per_minute": float(blinks_per_minute),
+            "blinks_per_minute": float(blinks_per_minute) if can_blink else 0.0,
             "model_fps": self.fps,
             "model_sha256": self.model_sha256,
             "seconds": time.perf_counter() - started,
         }
         if len(self.notes) > notes_before:
             info["warning"] = "; ".join(self.notes[notes_before:])
-        return Animation(weights=weights, fps=float(fps), source=self.name, info=info)
+        info["rig"], info["rig_sha256"] = self.rig.name, self.rig.sha256
+        return Animation(weights=weights, fps=float(fps), source=self.name, info=info, rig=self.rig)
 
 
 def _check_cancel(cancel: threading.Event) -> None:

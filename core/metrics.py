@@ -1,6 +1,9 @@
-"""Evaluation metrics on ARKit-52 motion (regions by channel name; lower is better unless noted).
+"""Evaluation metrics on a rig's motion (lower is better unless noted).
 
-All functions take (frames, 52) float arrays in ARKit order at the same fps.
+All functions take (frames, channels) float arrays at the same fps, in the channel order of `rig` (default
+ARKit-52). Which channels count comes from the rig descriptor's roles (core/rig/descriptor.py): "lower_face" and
+"upper_face" for the region errors, "jaw_open" / "lip_seal" and its lip-aperture terms for every lip-closure
+metric; a rig without the role a metric needs raises a RigError that says so.
 """
 
 from __future__ import annotations
@@ -10,10 +13,10 @@ import itertools
 import numpy as np
 
 from core.data.phonemes import BILABIALS, LABIODENTALS, OPEN_VOWELS, SILENCE, VOWELS
-from core.rig.arkit import lower_face_indices, upper_face_indices
+from core.rig.descriptor import ARKIT52, RigDescriptor
 
-MOUTH = lower_face_indices()
-UPPER = upper_face_indices()
+MOUTH = ARKIT52.role_indices("lower_face", "lip error")  # ARKit-52's, for callers that index by hand
+UPPER = ARKIT52.role_indices("upper_face", "upper-face error")
 
 # Lip aperture (core.rig.lip_measures) below this counts as "lips closed". Targets reach ~0 on closure.
 CLOSED_APERTURE = 0.1
@@ -21,10 +24,10 @@ CLOSED_APERTURE = 0.1
 CLOSURE_TOLERANCE_S = 0.06
 
 
-def _aperture(weights: np.ndarray) -> np.ndarray:
+def _aperture(weights: np.ndarray, rig: RigDescriptor) -> np.ndarray:
     from core.rig.lip_measures import lip_aperture
 
-    return lip_aperture(weights)
+    return lip_aperture(weights, rig=rig)
 
 
 def _check_pair(pred: np.ndarray, gt: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -34,22 +37,25 @@ def _check_pair(pred: np.ndarray, gt: np.ndarray) -> tuple[np.ndarray, np.ndarra
     return np.asarray(pred[:n], np.float64), np.asarray(gt[:n], np.float64)
 
 
-def lip_error(pred: np.ndarray, gt: np.ndarray) -> float:
-    """LVE for blendshapes: per frame the L2 error over mouth/jaw channels, averaged over frames."""
+def lip_error(pred: np.ndarray, gt: np.ndarray, rig: RigDescriptor = ARKIT52) -> float:
+    """LVE for blendshapes: per frame the L2 error over the lower-face (mouth/jaw) channels, averaged over frames."""
     p, g = _check_pair(pred, gt)
-    return float(np.linalg.norm(p[:, MOUTH] - g[:, MOUTH], axis=1).mean())
+    mouth = rig.role_indices("lower_face", "lip error")
+    return float(np.linalg.norm(p[:, mouth] - g[:, mouth], axis=1).mean())
 
 
-def upper_face_error(pred: np.ndarray, gt: np.ndarray) -> float:
-    """EVE-style: per frame the L2 error over brows/eyes/cheek-squint/sneer channels, averaged over frames."""
+def upper_face_error(pred: np.ndarray, gt: np.ndarray, rig: RigDescriptor = ARKIT52) -> float:
+    """EVE-style: per frame the L2 error over the upper-face (brows/eyes/cheek-squint/sneer) channels, averaged."""
     p, g = _check_pair(pred, gt)
-    return float(np.linalg.norm(p[:, UPPER] - g[:, UPPER], axis=1).mean())
+    upper = rig.role_indices("upper_face", "upper-face error")
+    return float(np.linalg.norm(p[:, upper] - g[:, upper], axis=1).mean())
 
 
-def upper_face_dynamics_deviation(pred: np.ndarray, gt: np.ndarray) -> float:
+def upper_face_dynamics_deviation(pred: np.ndarray, gt: np.ndarray, rig: RigDescriptor = ARKIT52) -> float:
     """FDD: mean over upper-face channels of |temporal std(pred) - temporal std(gt)|."""
     p, g = _check_pair(pred, gt)
-    return float(np.abs(p[:, UPPER].std(axis=0) - g[:, UPPER].std(axis=0)).mean())
+    upper = rig.role_indices("upper_face", "upper-face dynamics deviation")
+    return float(np.abs(p[:, upper].std(axis=0) - g[:, upper].std(axis=0)).mean())
 
 
 def _frames_of(interval: np.ndarray, fps: float, n: int, margin_s: float = 0.0) -> np.ndarray:
@@ -59,9 +65,11 @@ def _frames_of(interval: np.ndarray, fps: float, n: int, margin_s: float = 0.0) 
     return np.arange(a, b)
 
 
-def bilabial_closure_hit_rate(weights: np.ndarray, phones: list[str], phone_times: np.ndarray, fps: float) -> float:
+def bilabial_closure_hit_rate(
+    weights: np.ndarray, phones: list[str], phone_times: np.ndarray, fps: float, rig: RigDescriptor = ARKIT52
+) -> float:
     """Fraction of P/B/M phones during which (± CLOSURE_TOLERANCE_S) the lips close. Higher is better."""
-    ap = _aperture(weights)
+    ap = _aperture(weights, rig)
     hits = [
         ap[_frames_of(t, fps, len(ap), CLOSURE_TOLERANCE_S)].min() < CLOSED_APERTURE
         for p, t in zip(phones, phone_times, strict=True)
@@ -78,9 +86,11 @@ def _auc(positives: list[float], negatives: list[float]) -> float:
     return float(((pos > neg).sum() + 0.5 * (pos == neg).sum()) / (pos.size * neg.size))
 
 
-def vowel_bilabial_aperture_auc(weights: np.ndarray, phones: list[str], phone_times: np.ndarray, fps: float) -> float:
+def vowel_bilabial_aperture_auc(
+    weights: np.ndarray, phones: list[str], phone_times: np.ndarray, fps: float, rig: RigDescriptor = ARKIT52
+) -> float:
     """AUC separating open vowels (max aperture in the phone) from bilabials (min aperture). Higher is better."""
-    ap = _aperture(weights)
+    ap = _aperture(weights, rig)
     vowels, bilabials = [], []
     for p, t in zip(phones, phone_times, strict=True):
         f = _frames_of(t, fps, len(ap))
@@ -92,10 +102,15 @@ def vowel_bilabial_aperture_auc(weights: np.ndarray, phones: list[str], phone_ti
 
 
 def silence_closed_fraction(
-    weights: np.ndarray, phones: list[str], phone_times: np.ndarray, fps: float, min_pause_s: float = 0.3
+    weights: np.ndarray,
+    phones: list[str],
+    phone_times: np.ndarray,
+    fps: float,
+    min_pause_s: float = 0.3,
+    rig: RigDescriptor = ARKIT52,
 ) -> float:
     """Fraction of frames inside pauses (>= min_pause_s, 100 ms trimmed at each edge) with the lips closed. Higher is better."""
-    ap = _aperture(weights)
+    ap = _aperture(weights, rig)
     frames = [
         _frames_of(np.array([t[0] + 0.1, t[1] - 0.1]), fps, len(ap))
         for p, t in zip(phones, phone_times, strict=True)
@@ -114,12 +129,17 @@ def _inner_frames(interval: np.ndarray, fps: float, n: int) -> np.ndarray:
 
 
 def silence_ratio(
-    weights: np.ndarray, phones: list[str], phone_times: np.ndarray, fps: float, min_pause_s: float = 0.2
+    weights: np.ndarray,
+    phones: list[str],
+    phone_times: np.ndarray,
+    fps: float,
+    min_pause_s: float = 0.2,
+    rig: RigDescriptor = ARKIT52,
 ) -> float:
     """Mean lip aperture in pauses longer than min_pause_s over the median open-vowel aperture (the largest aperture
     in each open vowel): how far the mouth stays open when nobody speaks, in units of a spoken "ah". Lower is
     better; NaN without pauses or open vowels."""
-    ap = _aperture(weights)
+    ap = _aperture(weights, rig)
     pauses = [
         _inner_frames(t, fps, len(ap))
         for p, t in zip(phones, phone_times, strict=True)
@@ -163,12 +183,17 @@ def phone_aperture_track(phones: list[str], phone_times: np.ndarray, fps: float,
 
 
 def lip_sync_lag_ms(
-    weights: np.ndarray, phones: list[str], phone_times: np.ndarray, fps: float, max_lag_ms: float = 200.0
+    weights: np.ndarray,
+    phones: list[str],
+    phone_times: np.ndarray,
+    fps: float,
+    max_lag_ms: float = 200.0,
+    rig: RigDescriptor = ARKIT52,
 ) -> float:
     """The shift within +-max_lag_ms (whole frames) at which the mouth's aperture best correlates (Pearson) with the
     phone-derived aperture track, in ms. Positive: the animation is late (the mouth opens after the sound).
     NaN when either curve is flat."""
-    ap = _aperture(weights)
+    ap = _aperture(weights, rig)
     track = phone_aperture_track(phones, phone_times, fps, len(ap))
     max_lag = int(np.floor(max_lag_ms / 1000.0 * fps + 1e-9))
     best_lag, best = None, -np.inf
@@ -194,7 +219,8 @@ def diversity(samples: list[np.ndarray], region: np.ndarray | None = None) -> fl
     return float(np.mean(dists))
 
 
-def upper_face_style_shift(a: np.ndarray, b: np.ndarray) -> float:
+def upper_face_style_shift(a: np.ndarray, b: np.ndarray, rig: RigDescriptor = ARKIT52) -> float:
     """How far the upper face moves between two generations that differ only in style (mean per-frame L2)."""
     p, g = _check_pair(a, b)
-    return float(np.linalg.norm(p[:, UPPER] - g[:, UPPER], axis=1).mean())
+    upper = rig.role_indices("upper_face", "upper-face style shift")
+    return float(np.linalg.norm(p[:, upper] - g[:, upper], axis=1).mean())

@@ -15,7 +15,7 @@ import numpy as np
 from core.animation_job import Animation, AnimationRequest, JobCancelled, ProgressCallback
 from core.data.emotions import EMOTIONS
 from core.data.resample import resample_weights
-from core.rig.arkit import NUM_CHANNELS
+from core.rig.descriptor import ARKIT52
 
 REFERENCE_SOURCE_LABEL = "reference targets (not the model)"
 
@@ -29,6 +29,7 @@ class ReferenceTargetsEngine:
     """Replays `STEM.npz` beside `STEM.wav` (see module docstring). Not the model; labelled as such."""
 
     name = "reference-targets"
+    rig = ARKIT52  # stored targets are ARKit-52 (core.data.clip)
 
     def identities(self) -> list[str]:
         return ["default"]
@@ -52,9 +53,10 @@ class ReferenceTargetsEngine:
         clip = load_clip(npz, with_audio=False)
         if clip.num_frames == 0:
             raise ValueError(f"Reference targets '{npz}' hold no frames; regenerate the clip")
-        if clip.weights.shape[1] != NUM_CHANNELS:
+        if tuple(clip.names) != self.rig.names:
             raise ValueError(
-                f"Reference targets '{npz}' have {clip.weights.shape[1]} channels, expected {NUM_CHANNELS}"
+                f"Reference targets '{npz}' have {clip.weights.shape[1]} channels, expected the "
+                f"{self.rig.num_channels} of rig '{self.rig.name}'; regenerate the clip"
             )
 
         _check_cancel(cancel)
@@ -67,6 +69,7 @@ class ReferenceTargetsEngine:
             fps=float(request.fps),
             source=REFERENCE_SOURCE_LABEL,
             info={"targets": str(npz), "targets_fps": clip.fps, "speaker": clip.speaker, "emotion": clip.emotion},
+            rig=self.rig,
         )
 
 

@@ -23,30 +23,34 @@ import numpy as np
 
 from core.animation_job import Animation
 from core.data.resample import resample_weights
-from core.rig.arkit import ARKIT_NAMES, region_of
+from core.rig.arkit import ARKIT_NAMES
 
 PREVIOUS_TAKE_TRACK_PREFIX = "DiffusionTalker previous: "
 METADATA_KEY = "diffusiontalker"
 
+# F-Curve group of each rig region (core/rig/descriptor.py REGIONS); cheeks and nose share one, as they always have.
 _REGION_GROUP_NAMES = {
     "jaw": "Jaw",
     "mouth": "Mouth",
     "tongue": "Tongue",
     "eyes": "Eyes",
     "brows": "Brows",
-    "cheeks_nose": "Cheeks & Nose",
+    "cheeks": "Cheeks & Nose",
+    "nose": "Cheeks & Nose",
+    "other": "Other",
 }
 
 
 @dataclass(frozen=True)
 class ShapeKeyChannel:
-    """One rig shape key driven by one ARKit channel: value = weights[:, arkit_index] * scale, or, for a viseme key,
-    by a mix: value = clip(sum of weights[:, index] * weight, 0, 1) (arkit_index is then the mix's largest term)."""
+    """One rig shape key driven by one channel of the animation's rig: value = weights[:, channel_index] * scale, or,
+    for a viseme key, by a mix: value = clip(sum of weights[:, index] * weight, 0, 1) (channel_index is then the
+    mix's largest term)."""
 
     key_block: str
-    arkit_index: int
+    channel_index: int  # into Animation.rig.names (ARKit-52 for rigs mapped by ARKit name)
     scale: float = 1.0
-    mix: tuple[tuple[int, float], ...] = ()  # (ARKit index, weight)
+    mix: tuple[tuple[int, float], ...] = ()  # (channel index, weight)
 
 
 @dataclass
@@ -88,7 +92,7 @@ def write_shape_key_action(
     """
     weights = animation.weights
     if abs(animation.fps - scene_fps) > 1e-6:
-        weights = resample_weights(weights, animation.fps, scene_fps)  # (scene frames, 52)
+        weights = resample_weights(weights, animation.fps, scene_fps)  # (scene frames, channels)
     num_frames = int(weights.shape[0])
     if num_frames == 0:
         raise ValueError("The animation has no frames; nothing to write")
@@ -107,12 +111,12 @@ def write_shape_key_action(
     for channel in channels:
         if channel.key_block in locked_key_blocks:
             continue
-        values = weights[:, channel.arkit_index].astype(np.float64) * channel.scale
+        values = weights[:, channel.channel_index].astype(np.float64) * channel.scale
         if channel.mix:
             indices, mix = zip(*channel.mix, strict=True)
             values = np.clip(weights[:, list(indices)].astype(np.float64) @ np.array(mix), 0.0, 1.0)
         data_path = shape_key_data_path(channel.key_block)
-        group = _REGION_GROUP_NAMES[region_of(ARKIT_NAMES[channel.arkit_index])]
+        group = _REGION_GROUP_NAMES[animation.rig.regions[channel.channel_index]]
         if frame_window is None:
             fcurve = target.fcurve(data_path, group, clear=True)
             _write_dense_keys(fcurve, frames, values)

@@ -30,7 +30,7 @@ from core.animation_job import Animation, AnimationJob, JobCancelled
 from core.blink_layer import DEFAULT_BLINKS_PER_MINUTE
 from core.style_library import DEFAULT_IDENTITY, NEUTRAL_EMOTION
 
-from . import action_writer, audio_source, engine, preferences, properties, scene_guard, takes, user_styles
+from . import action_writer, audio_source, engine, preferences, properties, rig_keys, scene_guard, takes, user_styles
 
 _TIMER_SECONDS = 0.1
 
@@ -235,6 +235,9 @@ def write_take(
         else:
             strip = audio_source.find_sound_strip(scene, plan.audio.path, plan.audio.start_frame)
         strip_name = strip.name if strip is not None else ""
+    if animation.rig.basis is not None:  # a vertex-basis rig: its shape keys are made now, from the basis
+        key, _ = rig_keys.ensure_vertex_basis_keys(bpy.data.objects[target.object_name], animation.rig)
+        target = replace(target, key=key)
     action_name = f"{target.object_name}_{plan.audio.path.stem}_{request.identity}_{request.emotion}_s{request.seed}"
     result = action_writer.write_shape_key_action(
         target.key,

@@ -18,7 +18,8 @@ import numpy as np
 from core.animation_job import Animation, AnimationEngine, AnimationRequest
 from core.audio import AudioError, validate_speech_audio
 from core.blink_layer import DEFAULT_BLINKS_PER_MINUTE
-from core.rig.arkit import ARKIT_NAMES, REGION_PATTERNS, channels_matching, region_of
+from core.rig.arkit import ARKIT_NAMES, REGION_PATTERNS, region_of
+from core.rig.descriptor import ARKIT52, RigDescriptor
 
 from . import audio_source
 from .action_writer import ShapeKeyChannel
@@ -56,9 +57,10 @@ class AnimateOptions:
 @dataclass
 class CheckedTarget:
     object_name: str
-    key: bpy.types.Key
+    key: bpy.types.Key | None  # None only for a vertex-basis rig whose keys the write creates (rig_keys.py)
     channels: list[ShapeKeyChannel]
     unmapped: list[str] = field(default_factory=list)  # rig shape keys no ARKit channel drives
+    rig: RigDescriptor = ARKIT52  # the engine's rig: ShapeKeyChannel.channel_index indexes its names
 
 
 @dataclass
@@ -86,7 +88,7 @@ def check_animate_inputs(context: bpy.types.Context, options: AnimateOptions, en
         raise SceneGuardError(
             f"There is no object named '{options.object_name}'; check the name (it is case-sensitive)"
         )
-    target, other_targets = check_character(obj, options.mapping_preset)
+    target, other_targets = check_character(obj, options.mapping_preset, engine_rig(engine))
     locked = resolve_locked_key_blocks(target, options.locked_regions, options.locked_channels)
     if len(locked) == len(target.channels):
         raise SceneGuardError(
@@ -127,10 +129,21 @@ def check_animate_inputs(context: bpy.types.Context, options: AnimateOptions, en
     )
 
 
-def check_target_object(obj: bpy.types.Object | None, mapping_preset: str = "") -> CheckedTarget:
-    """The object must be a local mesh whose shape keys map onto ARKit channels."""
+def engine_rig(engine: AnimationEngine) -> RigDescriptor:
+    """The rig an engine's Animations are in (ARKit-52 for an engine that does not say)."""
+    return getattr(engine, "rig", None) or ARKIT52
+
+
+def check_target_object(
+    obj: bpy.types.Object | None, mapping_preset: str = "", rig: RigDescriptor = ARKIT52
+) -> CheckedTarget:
+    """The object must be a local mesh whose shape keys map onto the rig's channels: by ARKit name (name mapping and
+    presets) for ARKit-52, by the rig's own names for another blendshape rig; a vertex-basis rig needs the mesh it
+    was built for (same vertex count) and makes its missing keys when the take is written."""
     check_editable_mesh(obj)
     key = obj.data.shape_keys
+    if not rig.is_arkit52:
+        return _check_rig_target(obj, rig)
     if key is None or len(key.key_blocks) < 2:
         raise SceneGuardError(
             f"Object '{obj.name}' has no shape keys; run Add ARKit Keys (adds the 52 ARKit shape keys to sculpt) "
@@ -153,6 +166,37 @@ def check_target_object(obj: bpy.types.Object | None, mapping_preset: str = "") 
             "run Add ARKit Keys or pick a mapping preset in the DiffusionTalker panel"
         )
     return CheckedTarget(obj.name, key, channels, unmapped)
+
+
+def _check_rig_target(obj: bpy.types.Object, rig: RigDescriptor) -> CheckedTarget:
+    """check_target_object for a rig that is not ARKit-52: its channels drive the shape keys of the same names."""
+    key = obj.data.shape_keys
+    if rig.vertex_count is not None and len(obj.data.vertices) != rig.vertex_count:
+        raise SceneGuardError(
+            f"Object '{obj.name}' has {len(obj.data.vertices)} vertices, but the model's rig '{rig.name}' is a vertex "
+            f"basis of {rig.vertex_count}; select the mesh the model was made for (same vertices, same order)"
+        )
+    if key is not None and not key.use_relative:
+        raise SceneGuardError(
+            f"Object '{obj.name}' uses absolute shape keys; tick Relative in Object Data > Shape Keys, then try again"
+        )
+    if key is not None and key.animation_data is not None and key.animation_data.use_tweak_mode:
+        raise SceneGuardError(
+            f"The shape keys of '{obj.name}' are in NLA tweak mode; leave it (Tab in the NLA editor), then try again"
+        )
+    existing = {block.name.lower(): block.name for block in key.key_blocks[1:]} if key is not None else {}
+    if rig.vertex_count is None:  # a blendshape rig: only the keys the mesh has
+        channels = [ShapeKeyChannel(existing[n.lower()], i) for i, n in enumerate(rig.names) if n.lower() in existing]
+        if not channels:
+            raise SceneGuardError(
+                f"Object '{obj.name}' has no shape keys named like the channels of the model's rig '{rig.name}' "
+                f"({', '.join(rig.names[:4])}, ...); add them, or select the mesh the model was made for"
+            )
+    else:  # a vertex basis: every channel, under the key's existing name (the write adds the missing ones)
+        channels = [ShapeKeyChannel(existing.get(n.lower(), n), i) for i, n in enumerate(rig.names)]
+    driven = {c.key_block.lower() for c in channels}
+    unmapped = [name for lower, name in existing.items() if lower not in driven]
+    return CheckedTarget(obj.name, key, channels, unmapped, rig)
 
 
 def check_editable_mesh(obj: bpy.types.Object | None) -> None:
@@ -204,6 +248,9 @@ def _mapping_pairs(mapping) -> Iterable[tuple[str, str, float, tuple[tuple[int, 
     )
 
 
+_LOCK_REGION_PARTS = {"cheeks_nose": ("cheeks", "nose")}
+
+
 def resolve_locked_key_blocks(target: CheckedTarget, regions: Iterable[str], channel_text: str) -> frozenset[str]:
     """Rig shape keys to leave untouched: those driven by a locked region's channels, plus named channels."""
     unknown_regions = sorted(set(regions) - set(REGION_PATTERNS))
@@ -211,10 +258,12 @@ def resolve_locked_key_blocks(target: CheckedTarget, regions: Iterable[str], cha
         raise SceneGuardError(
             f"Unknown face region(s) to lock: {', '.join(unknown_regions)}; use {', '.join(REGION_PATTERNS)}"
         )
-    locked_arkit = {ARKIT_NAMES[i] for region in regions for i in channels_matching(REGION_PATTERNS[region])}
+    # a lockable region is one or two rig regions (the descriptor splits "cheeks_nose" into cheeks and nose)
+    locked_regions = {part for region in regions for part in _LOCK_REGION_PARTS.get(region, (region,))}
+    names, rig_regions = target.rig.names, target.rig.regions
     by_rig = {c.key_block.lower(): c.key_block for c in target.channels}
-    by_arkit = {ARKIT_NAMES[c.arkit_index].lower(): c.key_block for c in target.channels}
-    locked = {c.key_block for c in target.channels if ARKIT_NAMES[c.arkit_index] in locked_arkit}
+    by_arkit = {names[c.channel_index].lower(): c.key_block for c in target.channels}
+    locked = {c.key_block for c in target.channels if rig_regions[c.channel_index] in locked_regions}
     unknown = []
     for name in (part.strip() for part in channel_text.split(",")):
         if not name:
@@ -317,7 +366,7 @@ def check_frame_window(target: CheckedTarget, window: tuple[int, int], start_fra
         raise SceneGuardError(
             f"Regenerate range {first}-{last} lies outside the animation (frames {start_frame}-{end}); adjust the range"
         )
-    animation_data = target.key.animation_data
+    animation_data = target.key.animation_data if target.key is not None else None
     if animation_data is None or animation_data.action is None:
         raise SceneGuardError(
             f"'{target.object_name}' has no animation to blend the regenerated range into; animate the whole clip first"
@@ -325,7 +374,8 @@ def check_frame_window(target: CheckedTarget, window: tuple[int, int], start_fra
 
 
 def check_animation(animation: object, engine: AnimationEngine) -> Animation:
-    """The engine's result must be finite (frames, 52) weights at a positive fps; returned in ARKit channel order."""
+    """The engine's result must be finite (frames, channels) weights at a positive fps, in the engine's rig; returned
+    in that rig's channel order (an animation of the same channels in another order is reordered)."""
     name = getattr(engine, "name", type(engine).__name__)
     if not isinstance(animation, Animation):
         raise SceneGuardError(
@@ -341,15 +391,19 @@ def check_animation(animation: object, engine: AnimationEngine) -> Animation:
         raise SceneGuardError(
             f"Engine '{name}' returned invalid numbers (NaN/Inf or fps {animation.fps}); nothing was written"
         )
-    if tuple(animation.names) != ARKIT_NAMES:
+    expected, rig = engine_rig(engine), animation.rig
+    if rig.names != expected.names:
         lookup = {n.lower(): i for i, n in enumerate(animation.names)}
-        missing = [n for n in ARKIT_NAMES if n.lower() not in lookup]
-        if missing:
+        missing = [n for n in expected.names if n.lower() not in lookup]
+        if missing or len(lookup) != expected.num_channels:
             raise SceneGuardError(
-                f"Engine '{name}' returned no {', '.join(missing[:4])} channel(s); nothing was written"
+                f"Engine '{name}' returned channels of rig '{rig.name}' that are not its rig '{expected.name}' "
+                f"(no {', '.join(missing[:4]) or 'match for some'} channel(s)); nothing was written"
             )
-        weights = weights[:, [lookup[n.lower()] for n in ARKIT_NAMES]]
-    return Animation(weights=weights, fps=float(animation.fps), source=animation.source, info=dict(animation.info))
+        weights, rig = weights[:, [lookup[n.lower()] for n in expected.names]], expected
+    return Animation(
+        weights=weights, fps=float(animation.fps), source=animation.source, info=dict(animation.info), rig=rig
+    )
 
 
 def recheck_target(plan: AnimatePlan) -> CheckedTarget:
@@ -360,7 +414,7 @@ def recheck_target(plan: AnimatePlan) -> CheckedTarget:
             f"Object '{plan.target.object_name}' was deleted or renamed while the animation was generated; "
             "nothing was written; animate again"
         )
-    return check_target_object(obj, plan.options.mapping_preset)
+    return check_target_object(obj, plan.options.mapping_preset, plan.target.rig)
 
 
 def region_names() -> list[str]:
@@ -374,7 +428,7 @@ def describe_region(region: str) -> str:
 
 
 def check_character(
-    obj: bpy.types.Object | None, mapping_preset: str = ""
+    obj: bpy.types.Object | None, mapping_preset: str = "", rig: RigDescriptor = ARKIT52
 ) -> tuple[CheckedTarget, list[CheckedTarget]]:
     """The take's main target and the character's other meshes that it animates too.
 
@@ -382,7 +436,10 @@ def check_character(
     tongue, eye meshes...). A mesh with shape keys is the main target and must pass check_target_object; an
     armature, an empty, a mesh without shape keys or one whose keys all follow drivers hands that role to the first of the character's meshes with
     mapped keys. The other meshes count only with mapped keys that no driver already moves (the human demo head's
-    parts follow the head through drivers, so they need no Action)."""
+    parts follow the head through drivers, so they need no Action). A rig other than ARKit-52 drives the one mesh
+    it names (a vertex basis belongs to one mesh): no character search."""
+    if not rig.is_arkit52:
+        return check_target_object(obj, mapping_preset, rig), []
     others = _character_meshes(obj, mapping_preset) if obj is not None else []
     if obj is not None and obj.type == "MESH" and obj.data.shape_keys is not None:
         main = check_target_object(obj, mapping_preset)
@@ -431,7 +488,7 @@ def _driven_key_blocks(key: bpy.types.Key) -> set[str]:
 def lenient_locked_key_blocks(target: CheckedTarget, regions: Iterable[str], channel_text: str) -> frozenset[str]:
     """resolve_locked_key_blocks for a character's other meshes: a named channel they lack is simply not there."""
     known = {c.key_block.lower() for c in target.channels} | {
-        ARKIT_NAMES[c.arkit_index].lower() for c in target.channels
+        target.rig.names[c.channel_index].lower() for c in target.channels
     }
     names = ",".join(n for n in (part.strip() for part in channel_text.split(",")) if n.lower() in known)
     return resolve_locked_key_blocks(target, regions, names)

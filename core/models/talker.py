@@ -1,6 +1,7 @@
 """DiffusionTalker: personalizer + motion denoiser + DDIM sampler, with its training losses and generation.
 
-Motion enters and leaves as ARKit-52 weights in [0, 1]; inside, it is normalised per channel by the dataset mean and
+Motion enters and leaves as the weights of the config's rig (core/rig/descriptor.py; ARKit-52 unless the config
+names another) in [0, 1]; inside, it is normalised per channel by the dataset mean and
 std (buffers, saved with the weights; set them with `set_motion_stats`). Audio features arrive already aligned to the
 motion frames, (batch, frames, audio_dim), from whatever encoder the config was built for (Whisper or a student).
 
@@ -30,7 +31,7 @@ from core.models.losses import (
     weighted_reconstruction_loss,
 )
 from core.models.personalizer import PersonalizationEncoder, PersonalizerConfig, Style
-from core.rig.arkit import NUM_CHANNELS, lower_face_indices
+from core.rig.descriptor import RigDescriptor, model_rig
 from core.sampling import FramesProgress, NoiseSource, WindowPlan, seeded_noise, windowed_sample
 
 
@@ -39,7 +40,12 @@ class TalkerConfig:
     personalizer: PersonalizerConfig = field(default_factory=PersonalizerConfig)
     denoiser: DenoiserConfig = field(default_factory=DenoiserConfig)
     # losses
-    mouth_loss_weight: float = 2.0  # reconstruction weight of jaw/mouth/cheekPuff/tongue channels (others 1)
+    # The rig the model speaks: a RigDescriptor.to_dict(), or None for ARKit-52 (configs from before rigs were data).
+    # Its loss weights are the reconstruction loss's channel weights.
+    rig: dict | None = None
+    # ARKit-52 only (rig None): reconstruction weight of jaw/mouth/cheekPuff/tongue channels (others 1); a rig
+    # descriptor carries its own per-channel loss weights instead.
+    mouth_loss_weight: float = 2.0
     velocity_loss_weight: float = 1.0
     acceleration_loss_weight: float = 0.0
     identity_loss_weight: float = 0.1
@@ -72,30 +78,41 @@ class TalkerConfig:
             )
             if a != b
         ]
+        channels = self.rig_descriptor().num_channels
+        mismatches += [f"rig has {channels} channels, {part} motion_dim {m}" for part, m in (
+            ("personalizer", p.motion_dim), ("denoiser", d.motion_dim)) if m != channels]  # fmt: skip
         if mismatches:
             raise ValueError("inconsistent TalkerConfig: " + "; ".join(mismatches))
 
+    def rig_descriptor(self) -> RigDescriptor:
+        return model_rig(self.rig, self.mouth_loss_weight)
+
     @classmethod
-    def for_audio_dim(cls, audio_dim: int, **overrides) -> TalkerConfig:
-        """The default (teacher) config for an audio encoder with `audio_dim` features."""
+    def for_audio_dim(cls, audio_dim: int, rig: RigDescriptor | None = None, **overrides) -> TalkerConfig:
+        """The default (teacher) config for an audio encoder with `audio_dim` features (rig: default ARKit-52)."""
+        channels = _rig_channels(rig)
         return cls(
-            personalizer=PersonalizerConfig(audio_dim=audio_dim),
-            denoiser=DenoiserConfig(audio_dim=audio_dim),
+            personalizer=PersonalizerConfig(audio_dim=audio_dim, **channels),
+            denoiser=DenoiserConfig(audio_dim=audio_dim, **channels),
+            rig=None if rig is None else rig.to_dict(),
             **overrides,
         )
 
     @classmethod
-    def tiny(cls, audio_dim: int = 16, **overrides) -> TalkerConfig:
-        """A few-thousand-parameter config for tests and toy runs."""
+    def tiny(cls, audio_dim: int = 16, rig: RigDescriptor | None = None, **overrides) -> TalkerConfig:
+        """A few-thousand-parameter config for tests and toy runs (rig: default ARKit-52)."""
+        channels = _rig_channels(rig)
         personalizer = PersonalizerConfig(
             audio_dim=audio_dim, width=32, conv_layers=2, kernel_size=3, embed_dim=16, style_tokens=2,
-            fusion_layers=1, fusion_heads=2, dropout=0.0,
+            fusion_layers=1, fusion_heads=2, dropout=0.0, **channels,
         )  # fmt: skip
         denoiser = DenoiserConfig(
             audio_dim=audio_dim, style_dim=32, style_tokens=2, width=48, layers=2, heads=4, ff_mult=2,
-            attention_window=16, dropout=0.0,
+            attention_window=16, dropout=0.0, **channels,
         )  # fmt: skip
-        return cls(personalizer=personalizer, denoiser=denoiser, **overrides)
+        return cls(
+            personalizer=personalizer, denoiser=denoiser, rig=None if rig is None else rig.to_dict(), **overrides
+        )
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -106,6 +123,11 @@ class TalkerConfig:
         personalizer = PersonalizerConfig(**values.pop("personalizer"))
         denoiser = DenoiserConfig(**values.pop("denoiser"))
         return cls(personalizer=personalizer, denoiser=denoiser, **values)
+
+
+def _rig_channels(rig: RigDescriptor | None) -> dict[str, int]:
+    """motion_dim for a sub-config: the rig's channel count, or the sub-config's own default (52) without a rig."""
+    return {} if rig is None else {"motion_dim": rig.num_channels}
 
 
 def random_prefix_mask(
@@ -127,9 +149,8 @@ class DiffusionTalker(nn.Module):
         # Default stats map [0, 1] to [-1, 1]; set_motion_stats replaces them with the dataset's.
         self.register_buffer("motion_mean", torch.full((c,), 0.5))
         self.register_buffer("motion_std", torch.full((c,), 0.5))
-        channel_weights = torch.ones(c)
-        if c == NUM_CHANNELS:
-            channel_weights[torch.from_numpy(lower_face_indices())] = config.mouth_loss_weight
+        self.rig = config.rig_descriptor()  # what the c motion channels are
+        channel_weights = torch.tensor(self.rig.loss_weights, dtype=torch.float32)  # (c,)
         self.register_buffer("channel_weights", channel_weights, persistent=False)
 
     # ---- motion space -------------------------------------------------------------------------------------------

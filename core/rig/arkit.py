@@ -47,6 +47,17 @@ REGION_PATTERNS: dict[str, tuple[str, ...]] = {
 LOWER_FACE_PATTERNS = ("jaw*", "mouth*", "cheekPuff", "tongueOut")
 UPPER_FACE_PATTERNS = ("brow*", "eye*", "cheekSquint*", "noseSneer*")
 
+# How each lip channel parts (+) or closes (-) the lips, in jawOpen units, on top of the jaw gap
+# max(jawOpen - mouthClose, 0); the reasoning is in core/rig/lip_measures.py. "Mean of a Left/Right pair" is written as
+# half the coefficient on each.
+LIP_APERTURE_TERMS: dict[str, float] = {
+    "mouthLowerDownLeft": 0.25, "mouthLowerDownRight": 0.25,
+    "mouthUpperUpLeft": 0.175, "mouthUpperUpRight": 0.175,
+    "mouthFunnel": 0.25,
+    "mouthPressLeft": -0.075, "mouthPressRight": -0.075,
+    "mouthRollLower": -0.2, "mouthRollUpper": -0.2,
+}  # fmt: skip
+
 
 def channel_index(name: str) -> int:
     """Index of an ARKit channel by (case-insensitive) name; KeyError names the bad channel."""
