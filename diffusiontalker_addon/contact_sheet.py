@@ -100,7 +100,7 @@ def human_head_framing() -> tuple[Vector, float]:
 def stage_scene(centre: Vector, scale: float, resolution: int, samples: int) -> None:
     """Camera, lights, world and Cycles (CPU) settings for a face seen from the front (-Y, Blender's front) a
     little to its left and above: `centre` the point framed (world coordinates), `scale` the height framed, in
-    the scene's units (lights and clipping follow it, so a head modelled in millimetres renders the same)."""
+    the scene's units (lights and clipping follow it, so a head renders the same in any units)."""
     scene = bpy.context.scene
     camera = bpy.data.objects.new("Camera", bpy.data.cameras.new("Camera"))
     camera.data.type = "ORTHO"

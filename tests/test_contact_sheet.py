@@ -52,9 +52,9 @@ def test_a_key_sheet_of_a_mesh_without_those_keys_is_refused_before_anything_ren
 
 @pytest.mark.slow
 @pytest.mark.blender
-def test_a_head_modelled_in_millimetres_renders_on_a_stage_of_its_size(tmp_path):
-    """A scan in millimetres is about 200 units tall: the camera stands 600 units off, past Blender's default
-    clipping (100), so the stage's clipping must follow the size framed or the frame is empty."""
+def test_a_head_modelled_in_tiny_units_renders_on_a_stage_of_its_size(tmp_path):
+    """A head in tenths of a millimetre is about 2,000 units tall: the camera stands 6,000 units off, past Blender's
+    default clipping (1,000), so the stage's clipping must follow the size framed or the frame is empty."""
     import bpy
     from mathutils import Matrix, Vector
     from PIL import Image
@@ -64,8 +64,8 @@ def test_a_head_modelled_in_millimetres_renders_on_a_stage_of_its_size(tmp_path)
 
     bpy.ops.wm.read_factory_settings(use_empty=True)
     head = create_demo_head_object(bpy.context)
-    head.data.transform(Matrix.Scale(1000.0, 4), shape_keys=True)  # the basis and every key: metres -> millimetres
-    stage_scene(Vector((0.0, 0.0, -4.0)), 205.0, 48, 1)
+    head.data.transform(Matrix.Scale(10000.0, 4), shape_keys=True)  # the basis and every key: m -> 0.1 mm
+    stage_scene(Vector((0.0, 0.0, -40.0)), 2050.0, 48, 1)
     out = render_key_sheet(head, ["jawOpen"], tmp_path / "sheet.png")
     with Image.open(out) as image:
         assert image.size == (2 * 48, 48 + LABEL_HEIGHT)

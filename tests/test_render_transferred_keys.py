@@ -42,7 +42,7 @@ def demo_head_as_obj_file(path: Path) -> tuple[np.ndarray, np.ndarray]:
     from core.rig.demo_head import load_demo_head
 
     head = load_demo_head()
-    vertices = head.vertices.astype(np.float64) * 1000.0
+    vertices = head.vertices.astype(np.float64) * 10.0  # (V, 3) cm -> mm; x left, y up, z out of the face
     faces = np.asarray(head.faces, dtype=np.int64)
     triangles = faces if faces.shape[1] == 3 else np.concatenate([faces[:, [0, 1, 2]], faces[:, [0, 2, 3]]])
     write_obj(path, vertices, triangles)
@@ -58,7 +58,9 @@ def test_landmarks_in_the_files_coordinates_land_on_the_imported_points(addon, t
     local = np.array([v.co for v in obj.data.vertices])
     picked = [0, len(vertices) // 2, len(vertices) - 1]
     np.testing.assert_allclose(vertices[picked] @ to_local, local[picked], atol=1e-2)
-    assert not np.allclose(to_local, np.eye(3))  # the importer turned Y-up into Blender's Z-up
+    # Blender 5's importer keeps the file's coordinates in the mesh and turns the object: Y up becomes Z up.
+    up = np.array(obj.matrix_world.to_3x3()) @ np.array([0.0, 1.0, 0.0])
+    np.testing.assert_allclose(up, [0.0, 0.0, 1.0], atol=1e-6)
 
 
 def test_generate_keys_fits_the_landmark_empties_where_they_were_moved(addon, tmp_path):
@@ -71,11 +73,13 @@ def test_generate_keys_fits_the_landmark_empties_where_they_were_moved(addon, tm
     local = np.array([v.co for v in obj.data.vertices], dtype=np.float64)
     obj.data.calc_loop_triangles()
     triangles = np.array([t.vertices[:] for t in obj.data.loop_triangles], dtype=np.int64)
-    frame = face_frame(local, "-Y", "+Z")
+    frame = face_frame(local, "+Z", "+Y")  # the file's axes: the mesh keeps them
     proposed = propose_mesh_landmarks(local, triangles, frame, procedural_template())
-    moved = {name: point + np.array([0.0, 0.0, 2.0]) for name, point in proposed.items()}  # 2 mm up: not proposed
+    moved = {name: point + np.array([0.0, 2.0, 0.0]) for name, point in proposed.items()}  # 2 mm up: not proposed
     assert tool.keys_by_hand(obj, moved) == ""
     expected = transfer_keys(local, triangles, moved, frame, procedural_template()).deltas
+    unmoved = transfer_keys(local, triangles, proposed, frame, procedural_template()).deltas
+    assert np.abs(expected["jawOpen"] - unmoved["jawOpen"]).max() > 1e-2  # the check below tells them apart
     blocks = obj.data.shape_keys.key_blocks
     basis = np.array([d.co for d in blocks["Basis"].data])
     for name in ("jawOpen", "eyeBlinkLeft", "mouthSmileLeft"):
