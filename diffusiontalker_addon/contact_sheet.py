@@ -43,7 +43,17 @@ def render_contact_sheet(
         raise ValueError(f"head must be one of {', '.join(HEADS)}, not {head!r}")
 
     head_object = _build_scene(head, resolution, samples)
-    key_blocks = head_object.data.shape_keys.key_blocks
+    return render_key_sheet(head_object, names, out)
+
+
+def render_key_sheet(obj: bpy.types.Object, names: Sequence[str], out: Path) -> Path:
+    """Render `obj` (its keys at 0) and then each named key of it at weight 1 (with COMPANION_KEYS) from the scene's
+    camera (stage_scene sets one up); write a labelled grid PNG to `out`. The keys are left at 0."""
+    key = obj.data.shape_keys
+    missing = [n for n in names if key is None or n not in key.key_blocks]
+    if missing:
+        raise ValueError(f"'{obj.name}' has no shape keys {', '.join(missing)}; run Add ARKit Keys first")
+    key_blocks = key.key_blocks
     cells: list[tuple[str, np.ndarray]] = []
     with tempfile.TemporaryDirectory(prefix="contact_sheet_") as tmp:
         for name in [NEUTRAL, *names]:
@@ -57,33 +67,48 @@ def render_contact_sheet(
             bpy.ops.render.render(write_still=True)
             label = name if name not in COMPANION_KEYS else f"{name} +{'+'.join(COMPANION_KEYS[name])}"
             cells.append((label, _read_png(path)))
+    for block in key_blocks[1:]:
+        block.value = 0.0
     _write_grid(cells, Path(out))
     return Path(out)
 
 
 def _build_scene(head: str, resolution: int, samples: int) -> bpy.types.Object:
     bpy.ops.wm.read_factory_settings(use_empty=True)
-    scene = bpy.context.scene
     if head == "HUMAN":
         obj = create_human_head_objects(bpy.context)
-        # The face, not the neck: frame from the chin to the crown, centred between them.
-        from core.rig.human_head import load_human_head
-
-        human = load_human_head()
-        vertices = human.part("head").vertices
-        chin, crown = vertices[human.landmarks["chin"]], vertices[human.landmarks["crown"]]
-        centre = Vector(((chin + crown) / 2).tolist()) + Vector((0.0, 0.0, -0.01))
-        scale = 1.12 * human.face_height()
+        centre, scale = human_head_framing()
     else:
         obj = create_demo_head_object(bpy.context)
         centre, scale = Vector((0.0, 0.0, -0.004)), 0.205
 
+    stage_scene(centre, scale, resolution, samples)
+    return obj
+
+
+def human_head_framing() -> tuple[Vector, float]:
+    """Where to look and how much to frame for the human head at the origin: the face, not the neck (from the chin
+    to the crown, centred between them)."""
+    from core.rig.human_head import load_human_head
+
+    human = load_human_head()
+    vertices = human.part("head").vertices
+    chin, crown = vertices[human.landmarks["chin"]], vertices[human.landmarks["crown"]]
+    return Vector(((chin + crown) / 2).tolist()) + Vector((0.0, 0.0, -0.01)), 1.12 * human.face_height()
+
+
+def stage_scene(centre: Vector, scale: float, resolution: int, samples: int) -> None:
+    """Camera, lights, world and Cycles (CPU) settings for a face seen from the front (-Y, Blender's front) a
+    little to its left and above: `centre` the point framed (world coordinates), `scale` the height framed, in
+    the scene's units (lights and clipping follow it, so a head renders the same in any units)."""
+    scene = bpy.context.scene
     camera = bpy.data.objects.new("Camera", bpy.data.cameras.new("Camera"))
     camera.data.type = "ORTHO"
     camera.data.ortho_scale = scale
     # A little to the character's left and above: depth reads in the shading.
     camera.location = centre + Vector((0.45, -3.0, 0.3)) * scale
     _aim(camera, centre)
+    camera.data.clip_start, camera.data.clip_end = 0.01 * scale, 20.0 * scale
     scene.collection.objects.link(camera)
     scene.camera = camera
     for name, energy, offset, size in (
@@ -114,7 +139,6 @@ def _build_scene(head: str, resolution: int, samples: int) -> bpy.types.Object:
     scene.render.use_persistent_data = True
     scene.render.image_settings.file_format = "PNG"
     scene.view_settings.view_transform = "Standard"
-    return obj
 
 
 def _aim(obj: bpy.types.Object, target: Vector) -> None:

@@ -33,3 +33,43 @@ def test_a_two_key_sheet_is_a_grid_of_the_neutral_and_each_key(tmp_path, head):
     neutral, jaw = pixels[LABEL_HEIGHT:, :48], pixels[LABEL_HEIGHT:, 48:96]
     assert neutral.std() > 10  # a lit head on a background, not an empty frame
     assert np.abs(neutral - jaw).mean() > 1  # the open jaw shows
+
+
+def test_a_key_sheet_of_a_mesh_without_those_keys_is_refused_before_anything_renders(tmp_path):
+    import bpy
+
+    from diffusiontalker_addon.contact_sheet import render_key_sheet
+
+    bpy.ops.wm.read_factory_settings(use_empty=True)
+    mesh = bpy.data.meshes.new("Bare")
+    mesh.from_pydata([(0, 0, 0), (1, 0, 0), (0, 0, 1)], [], [(0, 1, 2)])
+    obj = bpy.data.objects.new("Bare", mesh)
+    bpy.context.scene.collection.objects.link(obj)
+    with pytest.raises(ValueError, match="'Bare' has no shape keys jawOpen; run Add ARKit Keys first"):
+        render_key_sheet(obj, ["jawOpen"], tmp_path / "sheet.png")
+    assert not (tmp_path / "sheet.png").exists()
+
+
+@pytest.mark.slow
+@pytest.mark.blender
+def test_a_head_modelled_in_tiny_units_renders_on_a_stage_of_its_size(tmp_path):
+    """A head in tenths of a millimetre is about 2,000 units tall: the camera stands 6,000 units off, past Blender's
+    default clipping (1,000), so the stage's clipping must follow the size framed or the frame is empty."""
+    import bpy
+    from mathutils import Matrix, Vector
+    from PIL import Image
+
+    from diffusiontalker_addon.contact_sheet import render_key_sheet, stage_scene
+    from diffusiontalker_addon.demo_head import create_demo_head_object
+
+    bpy.ops.wm.read_factory_settings(use_empty=True)
+    head = create_demo_head_object(bpy.context)
+    head.data.transform(Matrix.Scale(10000.0, 4), shape_keys=True)  # the basis and every key: m -> 0.1 mm
+    stage_scene(Vector((0.0, 0.0, -40.0)), 2050.0, 48, 1)
+    out = render_key_sheet(head, ["jawOpen"], tmp_path / "sheet.png")
+    with Image.open(out) as image:
+        assert image.size == (2 * 48, 48 + LABEL_HEIGHT)
+        pixels = np.asarray(image.convert("L"), dtype=np.float32)
+    neutral, jaw = pixels[LABEL_HEIGHT:, :48], pixels[LABEL_HEIGHT:, 48:]
+    assert neutral.std() > 10  # the head, lit, not an empty background
+    assert np.abs(neutral - jaw).mean() > 1
