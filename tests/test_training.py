@@ -352,6 +352,18 @@ def test_unrolled_sample_is_the_shipped_sampler_and_carries_gradients():
     assert feats.grad is not None and feats.grad.abs().sum() > 0
 
 
+def test_torch_lip_aperture_is_the_metrics_lip_aperture():
+    from core.rig.lip_measures import lip_aperture
+    from core.training.adapt_ears import torch_lip_aperture
+
+    weights = np.random.default_rng(0).uniform(0, 1, (3, 40, 52)).astype(np.float32)
+    weights[0, :, :] = 0.0  # lips shut: aperture 0
+    got = torch_lip_aperture(torch.from_numpy(weights)).numpy()
+    for take, aperture in zip(weights, got, strict=True):
+        np.testing.assert_allclose(aperture, lip_aperture(take), atol=1e-6)
+    assert (got[0] == 0).all() and got[1:].std() > 0
+
+
 def test_phase_c_retrains_only_the_students_ears_on_real_speech(trained_teacher, corpus, tmp_path):
     from core.inference import load_engine, load_shipped_student
     from core.training.distill import DistillConfig
@@ -368,13 +380,13 @@ def test_phase_c_retrains_only_the_students_ears_on_real_speech(trained_teacher,
     base = tmp_path / "base"
     distill_and_export(DistillConfig.from_dict({**values, "run_dir": str(tmp_path / "run")}), base)
     ears = {**values, "real_speech": str(tmp_path / "real"), "augment_views": 1, "ears_from": str(base),
-            "ears_steps": 40, "ears_lr": 3e-3, "run_dir": str(tmp_path / "ears")}  # fmt: skip
+            "ears_steps": 40, "ears_lr": 3e-3, "ears_aperture_weight": 1.0, "run_dir": str(tmp_path / "ears")}  # fmt: skip
     adapted = tmp_path / "adapted"
     summary = distill_and_export(DistillConfig.from_dict(ears), adapted)
     assert summary["ears_from"]["weights"] == str(base) and "ears" in summary["summary"]
     log = [json.loads(line) for line in (tmp_path / "ears" / "log.jsonl").read_text().splitlines()]
     motion = [e["L_motion"] for e in log if e["phase"] == "ears"]
-    assert len(motion) == 8 and {e["phase"] for e in log} == {"ears"}
+    assert len(motion) == 8 and {e["phase"] for e in log} == {"ears"} and all("L_aperture" in e for e in log)
     assert np.mean(motion[-3:]) < np.mean(motion[:3])  # the ears learn through the frozen sampler
     before_encoder, before, _ = load_shipped_student(base)
     after_encoder, after, _ = load_shipped_student(adapted)

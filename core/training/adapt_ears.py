@@ -10,6 +10,9 @@ corpus's targets; for real speech, the teacher's 16-step take of the clean audio
 
     L_motion: the sample (from fresh noise, half the time continuing a known prefix like every window after the
               first) vs the target, with the teacher's channel weights (mouth channels count double).
+    L_aperture: the lip opening (core/rig/lip_measures.py) of the sample vs the target's, frames where the target's
+              lips are shut counting `ears_closure_boost` times more: a closure is two or three frames of a clip, and
+              a plain MSE is content to leave the lips just apart.
     L_anchor: on clean corpus (synthetic) audio, the encoder state stays what the starting encoder computes, so
               what already worked (TTS voices, the style library's embeddings) keeps working.
 
@@ -34,6 +37,16 @@ from core.training.train_steps import optimizer_step, progress_bar
 
 def _encoder_to_frames(encoder: StudentAudioEncoder, mel: torch.Tensor, frames: int) -> torch.Tensor:
     return encoder_to_motion_frames(encoder(mel), frames, 30.0)
+
+
+def torch_lip_aperture(weights: torch.Tensor) -> torch.Tensor:
+    """lip_measures.lip_aperture of ARKit-52 weights (..., 52) in torch (differentiable): (...)."""
+    from core.rig.arkit import ARKIT_NAMES, LIP_APERTURE_TERMS
+
+    index = {name: i for i, name in enumerate(ARKIT_NAMES)}
+    gap = (weights[..., index["jawOpen"]] - weights[..., index["mouthClose"]]).clamp_min(0.0)
+    lips = sum(coef * weights[..., index[name]] for name, coef in LIP_APERTURE_TERMS.items())
+    return (gap + lips).clamp_min(0.0)
 
 
 def unrolled_sample(
@@ -106,6 +119,14 @@ def adapt_ears(
         new = (~prefix_mask)[..., None].float() * talker.channel_weights
         losses = {"L_motion": ((sample - x0) ** 2 * new).sum() / ((~prefix_mask).sum() * x0.shape[-1])}
         total = losses["L_motion"]
+        if config.ears_aperture_weight > 0:
+            from core.rig.lip_measures import LIPS_CLOSED_APERTURE
+
+            got = torch_lip_aperture(sample * talker.motion_std + talker.motion_mean)  # unclamped: keeps gradients
+            want = torch_lip_aperture(motion)
+            weight = (~prefix_mask).float() * (1.0 + config.ears_closure_boost * (want < LIPS_CLOSED_APERTURE).float())
+            losses["L_aperture"] = ((got - want).abs() * weight).sum() / weight.sum()
+            total = total + config.ears_aperture_weight * losses["L_aperture"]
         if config.ears_anchor_weight > 0:
             # Clean synthetic crops: the drawn view may be degraded, so the anchor reads the clean view of each
             clean = torch.from_numpy(np.stack([_clean_mel(mels, c, s, n) for c, s in crops_s]))

@@ -130,6 +130,8 @@ class DistillConfig:
     ears_prefix_prob: float = 0.5
     ears_prefix_frames: int = 30
     ears_anchor_weight: float = 1.0
+    ears_aperture_weight: float = 0.0  # L_aperture: the lip opening of the sample vs the target's
+    ears_closure_boost: float = 4.0  # frames where the target's lips are shut count this much more in L_aperture
     cache_dir: str = str(DEFAULT_CACHE_DIR)
     threads: int = 2
     feature_jobs: int = 2
