@@ -18,7 +18,7 @@ import bpy
 import numpy as np
 from mathutils import Vector
 
-from core.rig.arkit import ARKIT_NAMES
+from core.runtime import ARKIT_NAMES
 
 from .demo_head import create_demo_head_object, create_human_head_objects
 
@@ -67,7 +67,7 @@ def _build_scene(head: str, resolution: int, samples: int) -> bpy.types.Object:
     if head == "HUMAN":
         obj = create_human_head_objects(bpy.context)
         # The face, not the neck: frame from the chin to the crown, centred between them.
-        from core.rig.human_head import load_human_head
+        from core.runtime import load_human_head
 
         human = load_human_head()
         vertices = human.part("head").vertices
