@@ -145,7 +145,7 @@ def test_every_vendored_core_module_is_imported_by_the_addon_or_another_shipped_
 
 
 def test_zip_vendors_exactly_the_runtimes_import_closure(built_zip):
-    # The closure per tests/test_core_import_graph.py's own parser (not build.py's), plus the packages above each module.
+    # The closure per tests/test_core_import_graph.py's parser (not build.py's), plus the packages above each module.
     from test_core_import_graph import core_import_graph, import_closure
 
     closure = import_closure(core_import_graph(), "core.runtime")
