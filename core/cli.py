@@ -272,8 +272,10 @@ def _plot_takes(a: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from core.runtime import DEFAULT_BLINKS_PER_MINUTE, bounded_float, bounded_int  # no torch: cheap enough for --help
+    from core.runtime import DEFAULT_BLINKS_PER_MINUTE  # no torch: cheap enough for --help
     from core.runtime import animate_options as option_ranges
+
+    bounded_float, bounded_int = option_ranges.bounded_float, option_ranges.bounded_int
 
     p = argparse.ArgumentParser(
         prog="python -m core", description="DiffusionTalker: speech-driven ARKit-52 facial animation."

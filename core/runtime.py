@@ -15,9 +15,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-# Animate options: ranges and argparse types shared by the CLI, batch and the panel.
+# Animate options: ranges and argparse types shared by the CLI, batch and the panel (the module, so its names can change
+# without this list).
 from core import animate_options as animate_options
-from core.animate_options import bounded_float, bounded_int
 
 # Writing takes to files (.npz, Live Link Face .csv).
 from core.animation_files import OUTPUT_SUFFIXES, OutputPathError, check_output_path, write_animation
@@ -140,8 +140,6 @@ __all__ = [
     "WeightsError",
     "add_blinks",
     "animate_options",
-    "bounded_float",
-    "bounded_int",
     "channels_matching",
     "check_output_path",
     "choose_backend",

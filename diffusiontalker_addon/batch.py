@@ -34,7 +34,8 @@ if sys.path and sys.path[0] and Path(sys.path[0]).resolve() == _PACKAGE_DIR:
 def parse_arguments(argv: list[str]) -> argparse.Namespace:
     _make_core_importable()
     from core.runtime import animate_options as option_ranges
-    from core.runtime import bounded_float, bounded_int
+
+    bounded_float, bounded_int = option_ranges.bounded_float, option_ranges.bounded_int
 
     parser = argparse.ArgumentParser(
         prog="batch.py", description="Animate a folder of recordings with DiffusionTalker, one .blend per recording."
