@@ -3,7 +3,8 @@
 Zip layout (Blender installs it as bl_ext.<repo>.diffusiontalker):
     blender_manifest.toml
     __init__.py, operators.py, ...   the add-on's runtime files from diffusiontalker_addon/
-    _vendor/core/...                 the part of core the add-on imports (its import closure, found with `ast`)
+    _vendor/core/...                 core/runtime.py and its import closure (found with `ast`): the add-on's
+                                     shipped files import core only through `core.runtime`
     weights/                         student + styles, and a manifest.json listing exactly those files
 
 The vendored core is a subpackage of the extension (`bl_ext.<repo>.diffusiontalker._vendor.core`), never a global
@@ -32,6 +33,7 @@ REPO = Path(__file__).resolve().parent
 MANIFEST = REPO / "blender_manifest.toml"
 ADDON_DIR = REPO / "diffusiontalker_addon"
 CORE_DIR = REPO / "core"
+RUNTIME_MODULE = "core.runtime"  # the one module the add-on imports core through; the zip ships its import closure
 WEIGHTS_DIR = REPO / "weights"
 VENDOR_PREFIX = "_vendor/core"
 WEIGHTS_MANIFEST = "manifest.json"
@@ -154,6 +156,46 @@ def core_closure(start_files: list[Path], core_dir: Path = CORE_DIR) -> set[Path
                     closure.add(found)
                     pending.append(found)
     return closure
+
+
+def runtime_closure(core_dir: Path = CORE_DIR) -> set[Path]:
+    """core/runtime.py and every core file importing it can load: what the zip vendors."""
+    runtime = module_file(RUNTIME_MODULE, core_dir)
+    if runtime is None:
+        raise BuildError(f"{core_dir} has no {RUNTIME_MODULE} module; restore core/runtime.py from git")
+    return {runtime} | core_closure([runtime], core_dir)
+
+
+def imports_outside_runtime(files: list[Path]) -> list[str]:
+    """'file:line imports core.x' for every `core` import in `files` that does not go through core.runtime."""
+    offenders = []
+    for path in files:
+        tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.level == 0:
+                names = [node.module or ""]
+                if node.module == "core":  # `from core import runtime` names the module in the alias
+                    names = [f"core.{alias.name}" for alias in node.names]
+            elif isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            else:
+                continue
+            offenders += [
+                f"{path}:{node.lineno} imports {name}"
+                for name in names
+                if (name == "core" or name.startswith("core.")) and name != RUNTIME_MODULE
+            ]
+    return offenders
+
+
+def _check_addon_imports(addon_files: list[Path]) -> None:
+    offenders = imports_outside_runtime(addon_files)
+    if offenders:
+        raise BuildError(
+            f"the add-on must import core only through {RUNTIME_MODULE} (the zip ships only its import closure): "
+            + "; ".join(offenders)
+            + f". Export what it needs from core/runtime.py and import it with `from {RUNTIME_MODULE} import ...`"
+        )
 
 
 # ---- rewriting `core` imports into relative ones -------------------------------------------------------------------
@@ -293,7 +335,8 @@ def package_entries(version: str | None = None) -> dict[str, bytes]:
     if "__init__.py" not in entries:
         raise FileNotFoundError(f"{ADDON_DIR}/__init__.py is missing; the add-on cannot be packaged")
     entries["_vendor/__init__.py"] = b'"""Packages this extension ships for its own use (imported relatively)."""\n'
-    for path in sorted(core_closure([p for p in addon_files if p.suffix == ".py"])):
+    _check_addon_imports([p for p in addon_files if p.suffix == ".py"])
+    for path in sorted(runtime_closure()):
         entries[f"{VENDOR_PREFIX}/{path.relative_to(CORE_DIR).as_posix()}"] = vendored_source(path, version=version)
     for data in CORE_DATA:
         source = CORE_DIR / data

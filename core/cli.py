@@ -190,11 +190,14 @@ def _bench(a: argparse.Namespace) -> int:
 def _animate(a: argparse.Namespace) -> int:
     import threading
 
-    from core.animation_files import check_output_path, write_animation
-    from core.animation_job import AnimationRequest
-    from core.inference import load_engine
-    from core.style_library import StyleLibrary
-    from core.training.model_zoo import WEIGHTS_DIR
+    from core.runtime import (
+        WEIGHTS_DIR,
+        AnimationRequest,
+        StyleLibrary,
+        check_output_path,
+        load_engine,
+        write_animation,
+    )
 
     model, weights = a.model, WEIGHTS_DIR
     if model not in ("student", "teacher"):
@@ -251,7 +254,7 @@ class _ProgressLine:
 
 def _describe_styles(engine) -> str:
     """The identities and emotions `--style` / `--emotion` accept, with readable names for the shipped voices."""
-    from core.style_names import identity_display_name
+    from core.runtime import identity_display_name
 
     width = max(len(name) for name in engine.identities())
     lines = ["identities (--style):"]
@@ -269,9 +272,10 @@ def _plot_takes(a: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from core import animate_options as option_ranges
-    from core.animate_options import bounded_float, bounded_int
-    from core.blink_layer import DEFAULT_BLINKS_PER_MINUTE  # numpy only: cheap enough for --help
+    from core.runtime import DEFAULT_BLINKS_PER_MINUTE  # no torch: cheap enough for --help
+    from core.runtime import animate_options as option_ranges
+
+    bounded_float, bounded_int = option_ranges.bounded_float, option_ranges.bounded_int
 
     p = argparse.ArgumentParser(
         prog="python -m core", description="DiffusionTalker: speech-driven ARKit-52 facial animation."

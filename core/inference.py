@@ -6,15 +6,21 @@ A weights folder (see core/weights_io.py for the file format and manifest):
     student.safetensors          tensors "audio_encoder.*" (StudentAudioEncoder state dict) and "talker.*"
                                  (DiffusionTalker state dict: personalizer, denoiser, motion_mean, motion_std);
                                  metadata {"format_version": 1, "kind": "student", "talker_config": TalkerConfig.to_dict(),
-                                 "student_encoder_config": StudentEncoderConfig.to_dict(), "steps": 2, "fps": 30.0,
-                                 "guidance_scale": 1.0, "window": {"window_frames", "prefix_frames", "crossfade_frames"}}
+                                 "audio_encoder": {"kind": "student", "config": StudentEncoderConfig.to_dict()},
+                                 "steps": 2, "fps": 30.0, "guidance_scale": 1.0,
+                                 "window": {"window_frames", "prefix_frames", "crossfade_frames"}}
     styles.safetensors           the student's StyleLibrary (core/style_library.py), tied to student.safetensors' sha256
     teacher.safetensors          (optional) tensors "talker.*"; metadata {"format_version": 1, "kind": "teacher",
-                                 "talker_config", "whisper_size": "base", "whisper_window_seconds": 8,
-                                 "whisper_overlap_seconds", "whisper_remove_position_template", "audio_encoder_cache_id",
+                                 "talker_config", "audio_encoder": {"kind": "whisper", "whisper_size": "base",
+                                 "window_seconds": 8, "overlap_seconds", "remove_position_template", "cache_id"},
                                  "steps": 16, "fps": 30.0, "guidance_scale", "window"}; the frozen Whisper encoder comes
                                  from its package (WhisperAudioEncoder), never from this file
     teacher_styles.safetensors   (optional) the teacher's StyleLibrary
+
+The "audio_encoder" entry says which encoder makes the model's audio features (`audio_encoder_spec`), so any model
+file names its own: "student" (tensors "audio_encoder.*" in the same file; torch or numpy) or "whisper" (torch only).
+Files written before that entry carry the same settings as top-level keys ("student_encoder_config"; "whisper_size",
+"whisper_window_seconds", ...) and load unchanged.
 
 Write them with `save_student` / `save_teacher` (they update the manifest). Backends: "torch" (CUDA, MPS or CPU) and
 "numpy" (core/numpy_student.py, for a stock Blender without torch); both draw the initial noise from
@@ -35,7 +41,7 @@ import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import asdict
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
@@ -43,7 +49,7 @@ from core.animation_job import Animation, AnimationRequest, JobCancelled, Progre
 from core.audio import load_audio, validate_speech_audio
 from core.blink_layer import add_blinks, rig_can_blink
 from core.data.resample import resample_weights
-from core.models.audio_features import SAMPLE_RATE, features_at_fps, frames_for_samples
+from core.models.audio_features import SAMPLE_RATE, AudioEncoder, features_at_fps, frames_for_samples
 from core.numpy_student import NumpyStudentEncoder, NumpyTalker
 from core.prosody_features import prosody_features
 from core.rig.descriptor import RigDescriptor, model_rig
@@ -85,16 +91,24 @@ STUDENT_WINDOW = WindowPlan(window_frames=480)
 # ---- backends: the model's three operations, in torch or numpy -----------------------------------------------------
 
 
+class PlacedAudioEncoder(AudioEncoder, Protocol):
+    """An AudioEncoder that says where it runs next to a talker on `device` (StudentAudioEncoder moves there;
+    WhisperAudioEncoder and HuggingFaceLocalEncoder stay where they were loaded)."""
+
+    def on_device(self, device: str) -> AudioEncoder: ...
+
+
 class TorchBackend:
-    """DiffusionTalker (+ an audio feature function) on a torch device."""
+    """DiffusionTalker + an audio encoder (core.models.audio_features.AudioEncoder) on a torch device.
+
+    The encoder decides where it runs next to the talker (`PlacedAudioEncoder.on_device`)."""
 
     name = "torch"
 
-    def __init__(self, talker: DiffusionTalker, encoder: Any, device: str) -> None:
-        self.talker, self.encoder, self.device = talker.eval(), encoder, device
+    def __init__(self, talker: DiffusionTalker, encoder: PlacedAudioEncoder, device: str) -> None:
+        self.talker, self.device = talker.eval(), device
         self.talker.to(device)
-        if hasattr(encoder, "to"):
-            encoder.eval().to(device)
+        self.encoder = encoder.on_device(device)
         self.feature_rate = float(encoder.frame_rate)
         self.motion_dim = talker.config.denoiser.motion_dim
         self.rig = talker.rig
@@ -104,16 +118,7 @@ class TorchBackend:
 
     def audio_features(self, audio16k: np.ndarray) -> np.ndarray:
         """(frames, feature_dim) float32 at `feature_rate`."""
-        import torch
-
-        from core.models.log_mel import log_mel
-
-        if hasattr(self.encoder, "to"):  # the student: run it on our device
-            with torch.no_grad():
-                mel = torch.from_numpy(log_mel(audio16k)).to(self.device)[None]  # (1, 80, mel_frames)
-                return self.encoder(mel)[0].float().cpu().numpy()
-        features = self.encoder.encode(audio16k)  # Whisper: its own device
-        return np.asarray(features.float().cpu().numpy() if hasattr(features, "detach") else features, np.float32)
+        return self.encoder.encode(audio16k).float().cpu().numpy()
 
     def encode_style(self, feats: np.ndarray, prosody: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         import torch
@@ -468,25 +473,26 @@ def load_engine(
     )
     styles.require_complete(f"'{weights_dir / styles_file}'")
 
+    encoder_spec = audio_encoder_spec(metadata, model_path)
     backend = choose_backend(backend)
-    if model == "teacher" and backend != "torch":
+    if encoder_spec["kind"] != "student" and backend != "torch":
         raise RuntimeError(
-            "the teacher needs torch (its Whisper encoder is a torch model); install torch or use the student"
+            f"the {model} needs torch (its {encoder_spec['kind']} audio encoder is a torch model; the numpy backend "
+            "runs only the student's own encoder); install torch or use the student"
         )
     notes: list[str] = []
     talker_tensors = _split_prefix(tensors, "talker.")
     if backend == "numpy":
         engine_backend = NumpyBackend(
             NumpyTalker(talker_tensors, metadata["talker_config"]),
-            NumpyStudentEncoder(_split_prefix(tensors, "audio_encoder."), metadata["student_encoder_config"]),
+            NumpyStudentEncoder(_split_prefix(tensors, "audio_encoder."), encoder_spec["config"]),
         )
         if device not in ("auto", "cpu"):
             notes.append(f"the numpy backend runs on the CPU, not {device!r}")
     else:
         torch_device, notes = choose_device(device)
         talker = _torch_talker(tensors, metadata, model_path)
-        encoder = _student_encoder(tensors, metadata, model_path) if model == "student" else _teacher_encoder(metadata)
-        engine_backend = TorchBackend(talker, encoder, torch_device)
+        engine_backend = TorchBackend(talker, _torch_audio_encoder(encoder_spec, tensors, model_path), torch_device)
     for note in notes:
         warnings.warn(note, RuntimeWarning, stacklevel=2)
     return DiffusionTalkerEngine(
@@ -522,7 +528,10 @@ def load_shipped_student(weights_dir: Path | str) -> tuple[StudentAudioEncoder, 
     path = weights_dir / model_file
     talker = _torch_talker(tensors, metadata, path)
     talker.config.sampling_steps = int(metadata["steps"])
-    return _student_encoder(tensors, metadata, path), talker, dict(metadata)
+    spec = audio_encoder_spec(metadata, path)
+    if spec["kind"] != "student":
+        raise WeightsError(f"'{path}' has a {spec['kind']} audio encoder, not a student encoder to retrain; {FIX_HINT}")
+    return _student_encoder(spec, tensors, path), talker, dict(metadata)
 
 
 def _torch_talker(tensors: Mapping[str, np.ndarray], metadata: Mapping, path: Path) -> DiffusionTalker:
@@ -533,22 +542,72 @@ def _torch_talker(tensors: Mapping[str, np.ndarray], metadata: Mapping, path: Pa
     return talker.eval()
 
 
-def _student_encoder(tensors: Mapping[str, np.ndarray], metadata: Mapping, path: Path) -> StudentAudioEncoder:
+# ---- the audio encoder a model file names ---------------------------------------------------------------------------
+
+AUDIO_ENCODER_KINDS = ("student", "whisper")
+
+
+def student_encoder_spec(encoder: StudentAudioEncoder) -> dict:
+    """The "audio_encoder" metadata entry of a student encoder whose tensors are stored as "audio_encoder.*"."""
+    return {"kind": "student", "config": encoder.config.to_dict()}
+
+
+def whisper_encoder_spec(
+    whisper_size: str, window_seconds: int, overlap_seconds: float, remove_position_template: bool, cache_id: str | None
+) -> dict:
+    """The "audio_encoder" metadata entry of a frozen Whisper encoder (weights from its package, not the file).
+    cache_id: WhisperAudioEncoder.cache_id of the features the model was trained on (checked on load)."""
+    return {
+        "kind": "whisper",
+        "whisper_size": whisper_size,
+        "window_seconds": int(window_seconds),
+        "overlap_seconds": float(overlap_seconds),
+        "remove_position_template": bool(remove_position_template),
+        "cache_id": cache_id,
+    }
+
+
+def audio_encoder_spec(metadata: Mapping, path: Path | str) -> dict:
+    """The model file's "audio_encoder" entry ({"kind": "student" | "whisper", ...}); for files written before it,
+    the same spec read from their top-level keys. WeightsError for a kind this version cannot run."""
+    spec = metadata.get("audio_encoder")
+    if spec is None and "student_encoder_config" in metadata:  # students written before the entry
+        spec = {"kind": "student", "config": metadata["student_encoder_config"]}
+    elif spec is None and "whisper_size" in metadata:  # teachers written before the entry
+        spec = whisper_encoder_spec(
+            metadata["whisper_size"], metadata["whisper_window_seconds"], metadata["whisper_overlap_seconds"],
+            metadata.get("whisper_remove_position_template", True), metadata.get("audio_encoder_cache_id"),
+        )  # fmt: skip
+    kind = spec.get("kind") if isinstance(spec, Mapping) else None
+    if kind not in AUDIO_ENCODER_KINDS:
+        raise WeightsError(
+            f"'{path}' names audio encoder {kind!r}, which this version cannot run (it runs "
+            f"{', '.join(AUDIO_ENCODER_KINDS)}); install the DiffusionTalker version these weights were made for, "
+            f"or {FIX_HINT}"
+        )
+    return dict(spec)
+
+
+def _torch_audio_encoder(spec: Mapping, tensors: Mapping[str, np.ndarray], path: Path) -> PlacedAudioEncoder:
+    if spec["kind"] == "student":
+        return _student_encoder(spec, tensors, path)
+    return _whisper_encoder(spec)
+
+
+def _student_encoder(spec: Mapping, tensors: Mapping[str, np.ndarray], path: Path) -> StudentAudioEncoder:
     from core.models.student_audio_encoder import StudentAudioEncoder, StudentEncoderConfig
 
-    encoder = StudentAudioEncoder(StudentEncoderConfig.from_dict(metadata["student_encoder_config"]))
+    encoder = StudentAudioEncoder(StudentEncoderConfig.from_dict(spec["config"]))
     _load_state(encoder, _split_prefix(tensors, "audio_encoder."), path, "StudentAudioEncoder")
     return encoder.eval()
 
 
-def _teacher_encoder(metadata: Mapping):
+def _whisper_encoder(spec: Mapping) -> PlacedAudioEncoder:
     from core.models.audio_features import WhisperAudioEncoder, WhisperWindowing
 
-    windowing = WhisperWindowing(int(metadata["whisper_window_seconds"]), float(metadata["whisper_overlap_seconds"]))
-    encoder = WhisperAudioEncoder(
-        metadata["whisper_size"], windowing, bool(metadata.get("whisper_remove_position_template", True))
-    )
-    expected = metadata.get("audio_encoder_cache_id")
+    windowing = WhisperWindowing(int(spec["window_seconds"]), float(spec["overlap_seconds"]))
+    encoder = WhisperAudioEncoder(spec["whisper_size"], windowing, bool(spec.get("remove_position_template", True)))
+    expected = spec.get("cache_id")
     if expected and encoder.cache_id != expected:
         raise WeightsError(
             f"the teacher was trained on features '{expected}' but this Whisper gives '{encoder.cache_id}'; "
@@ -608,7 +667,7 @@ def save_student(
         "format_version": MODEL_FORMAT_VERSION,
         "kind": "student",
         "talker_config": talker.config.to_dict(),
-        "student_encoder_config": encoder.config.to_dict(),
+        "audio_encoder": student_encoder_spec(encoder),
         "steps": int(steps),
         "fps": float(fps),
         "guidance_scale": float(guidance_scale),
@@ -649,11 +708,13 @@ def save_teacher(
         "format_version": MODEL_FORMAT_VERSION,
         "kind": "teacher",
         "talker_config": talker.config.to_dict(),
-        "whisper_size": whisper_size,
-        "whisper_window_seconds": int(whisper_window_seconds),
-        "whisper_overlap_seconds": float(whisper_overlap_seconds),
-        "whisper_remove_position_template": bool(whisper_remove_position_template),
-        "audio_encoder_cache_id": audio_encoder_cache_id,
+        "audio_encoder": whisper_encoder_spec(
+            whisper_size,
+            whisper_window_seconds,
+            whisper_overlap_seconds,
+            whisper_remove_position_template,
+            audio_encoder_cache_id,
+        ),  # fmt: skip
         "steps": int(steps),
         "fps": float(fps),
         "guidance_scale": float(guidance_scale),

@@ -1,12 +1,13 @@
 """DiffusionTalker for Blender: lip-synced ARKit-52 shape-key animation from a voice recording.
 
 A thin layer over `core` (the model and everything else that does not need Blender): it reads Blender data, calls
-core, and writes Actions. Two layouts:
+core, and writes Actions. It imports core only through its one public module, `core.runtime`. Two layouts:
 - source checkout: this folder sits next to `core/` at the repository root, which is on sys.path, and the add-on
-  imports `core` as written (`from core.x import y`);
-- installed extension (`bl_ext.<repo>.diffusiontalker`): build.py vendors the part of core the add-on imports as
-  `_vendor/core` inside this package and rewrites those imports into relative ones (`from ._vendor.core.x import y`),
-  so it never touches the global `core`: another add-on's `core` and a second installed version coexist with it.
+  imports `core` as written (`from core.runtime import y`);
+- installed extension (`bl_ext.<repo>.diffusiontalker`): build.py vendors core.runtime's import closure as
+  `_vendor/core` inside this package and rewrites those imports into relative ones
+  (`from ._vendor.core.runtime import y`), so it never touches the global `core`: another add-on's `core` and a
+  second installed version coexist with it.
 """
 
 from __future__ import annotations

@@ -29,7 +29,7 @@ def _demo(argv: list[str]) -> int:
                    help="demo head: the MakeHuman head (CC0) or the procedural MediaPipe mask")  # fmt: skip
     a = p.parse_args(argv)
     if a.make_clip:
-        from core.data.demo_clip import make_demo_clip
+        from core.data.demo_clip_generation import make_demo_clip
 
         print(f"wrote {make_demo_clip()} (+ .wav)")
         return 0

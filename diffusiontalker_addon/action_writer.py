@@ -21,9 +21,7 @@ from dataclasses import dataclass
 import bpy
 import numpy as np
 
-from core.animation_job import Animation
-from core.data.resample import resample_weights
-from core.rig.arkit import ARKIT_NAMES
+from core.runtime import ARKIT_NAMES, Animation, resample_weights
 
 PREVIOUS_TAKE_TRACK_PREFIX = "DiffusionTalker previous: "
 METADATA_KEY = "diffusiontalker"

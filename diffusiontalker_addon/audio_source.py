@@ -14,7 +14,7 @@ from pathlib import Path
 import bpy
 import numpy as np
 
-from core.audio import DEFAULT_SAMPLE_RATE
+from core.runtime import DEFAULT_SAMPLE_RATE
 
 SUPPORTED_AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3")
 ANALYSIS_SAMPLE_RATE = DEFAULT_SAMPLE_RATE
@@ -70,7 +70,7 @@ def decode_mono(path: Path) -> np.ndarray:
     """The whole file as mono float32 samples at ANALYSIS_SAMPLE_RATE."""
     if importlib.util.find_spec("soundfile") is None:  # a plain Blender ships no soundfile; aud decodes instead
         return _decode_with_aud(path)
-    from core.audio import load_audio
+    from core.runtime import load_audio
 
     return np.asarray(load_audio(path, ANALYSIS_SAMPLE_RATE), dtype=np.float32).reshape(-1)
 

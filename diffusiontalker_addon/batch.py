@@ -33,8 +33,9 @@ if sys.path and sys.path[0] and Path(sys.path[0]).resolve() == _PACKAGE_DIR:
 
 def parse_arguments(argv: list[str]) -> argparse.Namespace:
     _make_core_importable()
-    from core import animate_options as option_ranges
-    from core.animate_options import bounded_float, bounded_int
+    from core.runtime import animate_options as option_ranges
+
+    bounded_float, bounded_int = option_ranges.bounded_float, option_ranges.bounded_int
 
     parser = argparse.ArgumentParser(
         prog="batch.py", description="Animate a folder of recordings with DiffusionTalker, one .blend per recording."
@@ -140,7 +141,7 @@ def run(args: argparse.Namespace) -> int:
             return 2
         bpy.ops.wm.open_mainfile(filepath=str(Path(args.blend).resolve()), load_ui=False)
     ensure_addon_registered()
-    from core.rig.arkit import REGION_PATTERNS  # importable once the add-on is registered (vendored or not)
+    from core.runtime import REGION_PATTERNS  # importable once the add-on is registered (vendored or not)
 
     regions = list(REGION_PATTERNS)
     unknown = sorted(set(args.lock) - set(regions))

@@ -18,7 +18,7 @@ import bpy
 import numpy as np
 from mathutils import Vector
 
-from core.rig.arkit import ARKIT_NAMES
+from core.runtime import ARKIT_NAMES
 
 from .demo_head import create_demo_head_object, create_human_head_objects
 
@@ -89,7 +89,7 @@ def _build_scene(head: str, resolution: int, samples: int) -> bpy.types.Object:
 def human_head_framing() -> tuple[Vector, float]:
     """Where to look and how much to frame for the human head at the origin: the face, not the neck (from the chin
     to the crown, centred between them)."""
-    from core.rig.human_head import load_human_head
+    from core.runtime import load_human_head
 
     human = load_human_head()
     vertices = human.part("head").vertices

@@ -25,7 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
-from core.data.demo_clip import (
+from core.runtime import (
+    BILABIALS,
     DEMO_EMOTION,
     DEMO_FPS,
     DEMO_SEED,
@@ -35,7 +36,6 @@ from core.data.demo_clip import (
     extreme_lip_frames,
     marked_phone_frames,
 )
-from core.data.phonemes import BILABIALS
 
 
 @dataclass
@@ -208,7 +208,7 @@ def _first_offered(preferred: tuple[str, ...], offered: list[str]) -> str:
 
 def _action_weights(head) -> np.ndarray:
     """(scene frames, 52) the head's Action evaluated at every keyed frame, in ARKit order."""
-    from core.rig.arkit import ARKIT_NAMES
+    from core.runtime import ARKIT_NAMES
 
     key = head.data.shape_keys
     scene = next(iter(head.users_scene))

@@ -6,10 +6,18 @@ from __future__ import annotations
 import bpy
 import numpy as np
 
-from core.rig.arkit import ARKIT_NAMES
-from core.rig.demo_head import FACE_PART_LOOKS, FACE_PARTS, load_demo_head, to_blender_frame
-from core.rig.human_head import MATERIAL_LOOKS, PART_MATERIALS, HeadPart, load_human_head
-from core.rig.name_mapping import map_channel_names
+from core.runtime import (
+    ARKIT_NAMES,
+    FACE_PART_LOOKS,
+    FACE_PARTS,
+    MATERIAL_LOOKS,
+    PART_MATERIALS,
+    HeadPart,
+    load_demo_head,
+    load_human_head,
+    map_channel_names,
+    to_blender_frame,
+)
 
 OBJECT_NAME = "DemoHead"
 HUMAN_OBJECT_NAME = "HumanHead"

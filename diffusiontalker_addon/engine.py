@@ -13,8 +13,7 @@ import importlib.util
 from dataclasses import dataclass
 from pathlib import Path
 
-from core.animation_job import AnimationEngine
-from core.reference_engine import REFERENCE_SOURCE_LABEL, ReferenceTargetsEngine
+from core.runtime import REFERENCE_SOURCE_LABEL, AnimationEngine, ReferenceTargetsEngine
 
 from . import user_styles
 
@@ -136,8 +135,7 @@ def _engine_for(prefs) -> _LoadedEngine:
 
 def _load(weights: str, device_name: str, backend_name: str, styles_file: str) -> _LoadedEngine:
     try:
-        from core.inference import load_engine
-        from core.weights_io import FIX_HINT, WeightsError
+        from core.runtime import FIX_HINT, WeightsError, load_engine
     except ImportError as exc:
         return _fallback(f"the model code is not available ({exc})")
     if not (Path(weights) / "manifest.json").is_file():

@@ -10,8 +10,8 @@ import bpy
 import numpy as np
 from mathutils import Matrix
 
-from core.rig.arkit import ARKIT_NAMES
-from core.rig.key_transfer import (
+from core.runtime import (
+    ARKIT_NAMES,
     AXES,
     FaceFrame,
     FaceNotFoundError,
@@ -19,11 +19,11 @@ from core.rig.key_transfer import (
     face_frame,
     guess_face_frame,
     landmarks_by_size,
+    map_channel_names,
     procedural_template,
     propose_mesh_landmarks,
     transfer_keys,
 )
-from core.rig.name_mapping import map_channel_names
 
 LANDMARK_PROPERTY = "diffusiontalker_landmark"
 FRAME_PROPERTY = "diffusiontalker_face_axes"  # "front,up", e.g. "-Y,+Z"

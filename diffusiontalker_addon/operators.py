@@ -26,9 +26,14 @@ from dataclasses import replace
 import bpy
 from bpy.props import BoolProperty, EnumProperty, FloatProperty, IntProperty, StringProperty
 
-from core.animation_job import Animation, AnimationJob, JobCancelled
-from core.blink_layer import DEFAULT_BLINKS_PER_MINUTE
-from core.style_library import DEFAULT_IDENTITY, NEUTRAL_EMOTION
+from core.runtime import (
+    DEFAULT_BLINKS_PER_MINUTE,
+    DEFAULT_IDENTITY,
+    NEUTRAL_EMOTION,
+    Animation,
+    AnimationJob,
+    JobCancelled,
+)
 
 from . import action_writer, audio_source, engine, preferences, properties, rig_keys, scene_guard, takes, user_styles
 
@@ -453,7 +458,7 @@ class DIFFUSIONTALKER_OT_add_arkit_keys(bpy.types.Operator):
         return bpy.ops.diffusiontalker.place_landmarks(front_axis=self.front_axis, up_axis=self.up_axis)
 
     def execute(self, context: bpy.types.Context) -> set[str]:
-        from core.rig.key_transfer import FaceNotFoundError
+        from core.runtime import FaceNotFoundError
 
         from .key_transfer import generate_keys, landmark_empties, read_landmarks, remove_landmark_empties
 
@@ -496,7 +501,7 @@ class DIFFUSIONTALKER_OT_place_landmarks(bpy.types.Operator):
     up_axis: EnumProperty(name="Up", items=_AXIS_ITEMS, default="AUTO", description="Local axis to the top of the head")
 
     def execute(self, context: bpy.types.Context) -> set[str]:
-        from core.rig.key_transfer import FaceNotFoundError
+        from core.runtime import FaceNotFoundError
 
         from .key_transfer import place_landmarks
 
@@ -534,7 +539,7 @@ class DIFFUSIONTALKER_OT_generate_keys(bpy.types.Operator):
     )
 
     def execute(self, context: bpy.types.Context) -> set[str]:
-        from core.rig.key_transfer import FaceNotFoundError
+        from core.runtime import FaceNotFoundError
 
         from .key_transfer import generate_keys, landmark_empties, read_landmarks, remove_landmark_empties
 

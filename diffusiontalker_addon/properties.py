@@ -6,8 +6,7 @@ from __future__ import annotations
 import bpy
 from bpy.props import BoolProperty, EnumProperty, FloatProperty, IntProperty, PointerProperty, StringProperty
 
-from core.blink_layer import DEFAULT_BLINKS_PER_MINUTE
-from core.style_library import DEFAULT_IDENTITY, NEUTRAL_EMOTION
+from core.runtime import DEFAULT_BLINKS_PER_MINUTE, DEFAULT_IDENTITY, NEUTRAL_EMOTION
 
 from . import scene_guard, style_store
 
@@ -18,7 +17,7 @@ LOCKABLE_REGION_ITEMS = [
 
 
 def _mapping_preset_suggestions(_self, _context, _edit_text: str) -> list[str]:
-    from core.rig.name_mapping import preset_names
+    from core.runtime import preset_names
 
     return preset_names()
 

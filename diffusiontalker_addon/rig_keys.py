@@ -8,7 +8,7 @@ from __future__ import annotations
 import bpy
 import numpy as np
 
-from core.rig.descriptor import RigDescriptor
+from core.runtime import RigDescriptor
 
 from .scene_guard import SceneGuardError
 

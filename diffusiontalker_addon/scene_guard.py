@@ -15,11 +15,19 @@ from pathlib import Path
 import bpy
 import numpy as np
 
-from core.animation_job import Animation, AnimationEngine, AnimationRequest
-from core.audio import AudioError, validate_speech_audio
-from core.blink_layer import DEFAULT_BLINKS_PER_MINUTE
-from core.rig.arkit import ARKIT_NAMES, REGION_PATTERNS, region_of
-from core.rig.descriptor import ARKIT52, RigDescriptor
+from core.runtime import (
+    ARKIT52,
+    ARKIT_NAMES,
+    DEFAULT_BLINKS_PER_MINUTE,
+    REGION_PATTERNS,
+    Animation,
+    AnimationEngine,
+    AnimationRequest,
+    AudioError,
+    RigDescriptor,
+    region_of,
+    validate_speech_audio,
+)
 
 from . import audio_source
 from .action_writer import ShapeKeyChannel
@@ -224,7 +232,7 @@ def check_editable_mesh(obj: bpy.types.Object | None) -> None:
 
 def map_rig_channels(rig_names: list[str], mapping_preset: str = "") -> tuple[list[ShapeKeyChannel], list[str]]:
     """Rig shape keys -> ARKit channels through core.rig.name_mapping (scale included); also the unmapped names."""
-    from core.rig.name_mapping import map_channel_names
+    from core.runtime import map_channel_names
 
     preset = mapping_preset.strip()
     if preset.startswith("//"):  # relative to the .blend, like every Blender path

@@ -15,8 +15,7 @@ from __future__ import annotations
 
 import bpy
 
-from core.style_library import DEFAULT_IDENTITY, NEUTRAL_EMOTION
-from core.style_names import emotion_display_name, identity_display_name
+from core.runtime import DEFAULT_IDENTITY, NEUTRAL_EMOTION, emotion_display_name, identity_display_name
 
 from . import engine, preferences
 

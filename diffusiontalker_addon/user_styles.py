@@ -48,7 +48,7 @@ def with_user_styles(engine, path: Path):
     Unusable files are reported, not fatal."""
     if not path.is_file() or not hasattr(engine, "with_user_styles"):
         return engine, "", frozenset()
-    from core.style_library import StyleLibrary
+    from core.runtime import StyleLibrary
 
     try:
         library = StyleLibrary.load(path, model_sha256=getattr(engine, "model_sha256", None))
@@ -63,8 +63,7 @@ def add_user_style(engine, name: str, samples: np.ndarray, path: Path) -> tuple[
     Returns the names now in the user's library. Raises ValueError with the reason when it cannot (a name the
     model ships is refused: it would hide the shipped style).
     """
-    from core.style_library import StyleLibrary
-    from core.weights_io import WeightsError
+    from core.runtime import StyleLibrary, WeightsError
 
     name = _check_name(name)
     if not hasattr(engine, "style_from_reference"):
@@ -133,7 +132,7 @@ def _refuse_shipped_name(engine, name: str, library) -> None:
 
 
 def _load_for_edit(engine, path: Path, name: str):
-    from core.style_library import StyleLibrary
+    from core.runtime import StyleLibrary
 
     if not path.is_file():
         raise ValueError(f"You have no styles of your own yet (none in {path}); nothing to change")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import ast
 import hashlib
 import json
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -141,6 +142,37 @@ def test_every_vendored_core_module_is_imported_by_the_addon_or_another_shipped_
         i for i in imported if i.startswith("_vendor.core") and i not in modules and i.rpartition(".")[0] not in modules
     )
     assert missing == [], f"imported but not shipped: {missing}"
+
+
+def test_zip_vendors_exactly_the_runtimes_import_closure(built_zip):
+    # The closure per tests/test_core_import_graph.py's parser (not build.py's), plus the packages above each module.
+    from test_core_import_graph import core_import_graph, import_closure
+
+    closure = import_closure(core_import_graph(), "core.runtime")
+    packages = {".".join(m.split(".")[:depth]) for m in closure for depth in range(1, m.count(".") + 1)}
+    expected = {m.replace("core", "_vendor.core", 1) for m in closure | packages}
+    trees = _zip_python(built_zip)
+    vendored = {_module_of(n) for n in trees if n.startswith("_vendor/core/")}
+    assert "_vendor.core.runtime" in vendored and "_vendor.core.rig.key_transfer" in vendored
+    assert sorted(vendored - expected) == [], "vendored modules the runtime does not import"
+    assert sorted(expected - vendored) == [], "modules the runtime imports but the zip lacks"
+
+
+def test_build_refuses_an_addon_that_imports_core_around_the_runtime(tmp_path, monkeypatch):
+    addon = tmp_path / "diffusiontalker_addon"
+    shutil.copytree(build.ADDON_DIR, addon, ignore=shutil.ignore_patterns("__pycache__"))
+    with (addon / "engine.py").open("a", encoding="utf-8") as file:
+        file.write(
+            "\n\ndef _late():\n    from core.data.generate import generate_corpus\n\n    return generate_corpus\n"
+        )
+    line = (addon / "engine.py").read_text(encoding="utf-8").splitlines().index(
+        "    from core.data.generate import generate_corpus"
+    ) + 1
+    monkeypatch.setattr(build, "ADDON_DIR", addon)
+    with pytest.raises(build.BuildError, match=f"engine.py:{line} imports core.data.generate.*core.runtime"):
+        build.package_entries()
+    (addon / "engine.py").write_text((build.REPO / "diffusiontalker_addon" / "engine.py").read_text(encoding="utf-8"))
+    assert "_vendor/core/runtime.py" in build.package_entries()  # the same folder without that import builds
 
 
 def test_zip_leaves_out_training_data_generation_cli_and_the_development_entry_points(built_zip):

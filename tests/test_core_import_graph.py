@@ -96,3 +96,85 @@ def test_model_modules_import_in_any_order_in_a_fresh_interpreter(first):
 
 def _env() -> dict[str, str]:
     return {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(REPO)}
+
+
+# ---- the runtime: one public module, imported by the add-on and the CLI's animate, importing no training ------------
+
+
+def import_closure(graph: dict[str, set[str]], start: str) -> set[str]:
+    """`start` and every core module it reaches through the graph."""
+    seen, pending = {start}, [start]
+    while pending:
+        for target in graph[pending.pop()] - seen:
+            seen.add(target)
+            pending.append(target)
+    return seen
+
+
+# Training, data generation and evaluation: they may import the runtime, never the reverse.
+NOT_RUNTIME = ("core.training", "core.evaluation", "core.bench", "core.metrics", "core.cli", "core.__main__",
+               "core.data.generate", "core.data.speech_synthesis", "core.data.tts_", "core.data.datasets",
+               "core.data.real_speech", "core.data.align", "core.data.face_targets", "core.data.text_corpus",
+               "core.data.feature_cache", "core.data.demo_clip_generation", "core.rig.human_head_build",
+               "core.rig.viseme_fit")  # fmt: skip
+
+
+def test_import_closure_follows_the_graph_transitively():
+    assert import_closure({"a": {"b"}, "b": {"c"}, "c": set(), "d": {"a"}}, "a") == {"a", "b", "c"}
+
+
+def test_runtime_never_imports_training_data_generation_or_evaluation():
+    graph = core_import_graph()
+    closure = import_closure(graph, "core.runtime")
+    assert {"core.inference", "core.numpy_student", "core.rig.key_transfer", "core.weights_io"} <= closure
+    assert sorted(m for m in closure if m.startswith(NOT_RUNTIME)) == []
+    # ...while they do import the runtime's pieces (the direction the rule allows)
+    assert "core.inference" in import_closure(graph, "core.training.export")
+
+
+def _core_imports(tree: ast.AST) -> list[tuple[int, str]]:
+    """(line, module) of every absolute `core` import in the tree; `from core import x` names core.x."""
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.level == 0 and (node.module or "").split(".")[0] == "core":
+            if node.module == "core":
+                found += [(node.lineno, f"core.{alias.name}") for alias in node.names]
+            else:
+                found.append((node.lineno, node.module))
+        elif isinstance(node, ast.Import):
+            found += [(node.lineno, a.name) for a in node.names if a.name.split(".")[0] == "core"]
+    return found
+
+
+# The development entry point may regenerate the demo clip (data generation; it never ships).
+DEVELOPMENT_IMPORTS = {("__main__.py", "core.data.demo_clip_generation")}
+
+
+def test_addon_imports_core_only_through_the_runtime():
+    addon_files = sorted((REPO / "diffusiontalker_addon").glob("*.py"))
+    seen = {(p.name, m) for p in addon_files for _, m in _core_imports(ast.parse(p.read_text(encoding="utf-8")))}
+    assert ("operators.py", "core.runtime") in seen  # the check sees the add-on's imports
+    assert sorted(seen - DEVELOPMENT_IMPORTS - {(name, "core.runtime") for name, _ in seen}) == []
+
+
+def test_cli_animate_and_its_flags_import_core_only_through_the_runtime():
+    tree = ast.parse((CORE / "cli.py").read_text(encoding="utf-8"))
+    functions = {n.name: n for n in tree.body if isinstance(n, ast.FunctionDef)}
+    for name in ("_animate", "_describe_styles", "build_parser"):
+        modules = {module for _, module in _core_imports(functions[name])}
+        assert modules == {"core.runtime"}, f"core/cli.py {name} imports {sorted(modules)}"
+
+
+def test_runtime_exports_every_name_in_its_all_and_imports_without_torch():
+    script = (
+        "import sys\n"
+        "sys.modules['torch'] = None\n"
+        "import core.runtime as runtime\n"
+        "public = {n for n in vars(runtime) if not n.startswith('_')} - {'annotations', 'Path'}\n"
+        "missing = sorted(set(runtime.__all__) ^ public)\n"
+        "print('missing', missing, 'torch' in sys.modules and sys.modules['torch'] is not None)\n"
+    )
+    completed = subprocess.run(
+        [sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, timeout=300, env=_env()
+    )
+    assert completed.stdout.strip() == "missing [] False", completed.stdout + completed.stderr[-3000:]

@@ -1,8 +1,9 @@
 """The bundled demo clip (`core/assets/demo/demo_line.wav` + `.npz`) and which of its frames a preview shows.
 
 The clip is festival speech (never Piper: it is GPL-3 and must not ship) with the corpus generator's own face
-targets; `python -m diffusiontalker_addon demo --make-clip` regenerates it. The Blender side of the demo (building,
-animating, saving and rendering the scene) is diffusiontalker_addon/demo.py.
+targets; `python -m diffusiontalker_addon demo --make-clip` regenerates it with core/data/demo_clip_generation.py
+(data generation, kept apart so the runtime, which imports this module, never reaches the TTS wrappers). The Blender
+side of the demo (building, animating, saving and rendering the scene) is diffusiontalker_addon/demo.py.
 """
 
 from __future__ import annotations
@@ -26,25 +27,6 @@ SHOWN_VOWELS = tuple(v for v in OPEN_VOWELS if v != "AH")  # the schwa (AH) is o
 def demo_clip_paths(folder: Path = DEMO_ASSETS) -> tuple[Path, Path]:
     """(wav, npz) of the bundled demo clip."""
     return folder / f"{DEMO_CLIP_STEM}.wav", folder / f"{DEMO_CLIP_STEM}.npz"
-
-
-def make_demo_clip(folder: Path = DEMO_ASSETS) -> Path:
-    """Regenerate the bundled clip: festival speech + the corpus generator's face targets. Returns the npz."""
-    from core.data.clip import SAMPLE_RATE, Clip, save_clip
-    from core.data.face_targets import synthesize_face_targets
-    from core.data.speech_synthesis import synthesize
-
-    spoken = synthesize(DEMO_TEXT, DEMO_VOICE, DEMO_EMOTION, seed=DEMO_SEED)
-    duration = len(spoken.audio) / SAMPLE_RATE
-    weights = synthesize_face_targets(
-        spoken.phones, spoken.phone_times, duration, DEMO_FPS, speaker=DEMO_VOICE, emotion=DEMO_EMOTION,
-        audio=spoken.audio, seed=DEMO_SEED,
-    )  # fmt: skip  # (frames, 52)
-    clip = Clip(
-        weights=weights, fps=DEMO_FPS, audio=spoken.audio, phones=list(spoken.phones),
-        phone_times=spoken.phone_times, speaker=DEMO_VOICE, emotion=DEMO_EMOTION, text=DEMO_TEXT,
-    )  # fmt: skip
-    return save_clip(clip, folder / DEMO_CLIP_STEM)
 
 
 # ---------------------------------------------------------------- which frames to show

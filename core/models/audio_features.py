@@ -169,6 +169,10 @@ class WhisperAudioEncoder:
         self.position_template = template if remove_position_template else template.new_zeros(template.shape)
         self.feature_dim = int(self.model.config.d_model)
 
+    def on_device(self, device: str) -> WhisperAudioEncoder:
+        """This encoder, unmoved: the frozen Whisper runs where it was loaded, whatever `device` the talker uses."""
+        return self
+
     @property
     def cache_id(self) -> str:
         w = self.windowing
@@ -238,6 +242,10 @@ class HuggingFaceLocalEncoder:
             self.receptive_field += (kernel - 1) * int(jump)
         self.frame_rate = SAMPLE_RATE / self.stride
         self.feature_dim = int(config.hidden_size)
+
+    def on_device(self, device: str) -> HuggingFaceLocalEncoder:
+        """This encoder, unmoved: it runs on the device it was loaded on (its constructor's `device`)."""
+        return self
 
     @functools.cached_property
     def cache_id(self) -> str:

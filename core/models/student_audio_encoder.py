@@ -193,6 +193,10 @@ class StudentAudioEncoder(nn.Module):
         h = self.norm_out(h)
         return h if self.out is None else self.out(h)  # (batch, frames, feature_dim)
 
+    def on_device(self, device: str) -> StudentAudioEncoder:
+        """This encoder, in eval mode, on `device` (where the backend runs the talker)."""
+        return self.eval().to(device)
+
     @torch.no_grad()
     def encode(self, audio16k: np.ndarray) -> torch.Tensor:
         """(frames_for_samples(samples, 50), feature_dim) float32 features on the CPU for 16 kHz mono audio."""
