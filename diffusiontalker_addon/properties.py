@@ -1,15 +1,48 @@
 """Panel settings saved with the scene (`scene.diffusiontalker`) and the running job's state (`wm.diffusiontalker_job`,
-not saved: a job never outlives the session)."""
+not saved: a job never outlives the session).
+
+The animate options (Identity, Emotion, Intensity, Seed, Blinks, Start Frame) are made by `option_property` from
+core/animate_options.py, the schema the CLI and batch flags come from too. `migrate_legacy_styles` reads scenes saved
+by versions that stored Identity / Emotion as a menu position (an EnumProperty index): such a position cannot be
+turned back into a name, so it becomes a "missing" style that says what happened, never another style.
+"""
 
 from __future__ import annotations
 
 import bpy
+from bpy.app.handlers import persistent
 from bpy.props import BoolProperty, EnumProperty, FloatProperty, IntProperty, PointerProperty, StringProperty
 
-from core.blink_layer import DEFAULT_BLINKS_PER_MINUTE
-from core.style_library import DEFAULT_IDENTITY, NEUTRAL_EMOTION
+from core.animate_options import AUDIO_SUFFIXES, BLENDER, OPTIONS_BY_NAME, options_for
 
 from . import scene_guard, style_store
+
+SETTINGS_NAME = "diffusiontalker"  # bpy.types.Scene.<this>: where a .blend keeps the panel's settings
+LEGACY_POSITION_PREFIX = "menu item "  # how a migrated menu position reads: "menu item 3 of an older version"
+LEGACY_POSITION_SUFFIX = " of an older version"
+
+
+def option_property(name: str, refuse_out_of_range: bool = False):
+    """The bpy property of the animate option `name`, as core/animate_options.py declares it.
+
+    Scene settings clamp to the allowed range (what Blender's fields do); an operator's property instead keeps what a
+    script passed (`refuse_out_of_range`), so the operator can refuse it with the CLI's words rather than clamp it
+    silently. Either way the sliders drag over the schema's slider range."""
+    option = OPTIONS_BY_NAME[name]
+    if option.kind is str:
+        return StringProperty(name=option.label, description=option.description, default=option.default)
+    bounds = {}
+    for key, value in (
+        ("min", None if refuse_out_of_range else option.minimum),
+        ("max", None if refuse_out_of_range else option.maximum),
+        ("soft_min", option.slider_minimum),
+        ("soft_max", option.slider_maximum),
+    ):
+        if value is not None:
+            bounds[key] = option.kind(value)
+    make = IntProperty if option.kind is int else FloatProperty
+    return make(name=option.label, description=option.description, default=option.default, **bounds)
+
 
 LOCKABLE_REGION_ITEMS = [
     (region, region.replace("_", " & ").title(), scene_guard.describe_region(region))
@@ -27,7 +60,7 @@ class DIFFUSIONTALKER_PG_settings(bpy.types.PropertyGroup):
     audio_source: EnumProperty(
         name="Audio Source",
         items=[
-            ("FILE", "File", "An audio file on disk (.wav, .flac, .ogg, .mp3)"),
+            ("FILE", "File", f"An audio file on disk ({', '.join(AUDIO_SUFFIXES)})"),
             ("STRIP", "Sound Strip", "A sound strip in this scene's sequencer; keys start where the strip starts"),
         ],
         default="FILE",
@@ -40,8 +73,8 @@ class DIFFUSIONTALKER_PG_settings(bpy.types.PropertyGroup):
     )
     sound_strip: StringProperty(name="Sound Strip", description="The sequencer sound strip to animate")
     # Saved as names, shown through the menus below (style_store explains why not as menu positions).
-    identity: StringProperty(name="Identity", description="Whose speaking manner to imitate", default=DEFAULT_IDENTITY)
-    emotion: StringProperty(name="Emotion", description="The emotion to speak with", default=NEUTRAL_EMOTION)
+    identity: option_property("identity")
+    emotion: option_property("emotion")
     identity_menu: EnumProperty(
         name="Identity",
         description="Whose speaking manner to imitate",
@@ -58,16 +91,10 @@ class DIFFUSIONTALKER_PG_settings(bpy.types.PropertyGroup):
         set=style_store.menu_setter("emotion"),
         options={"SKIP_SAVE"},
     )
-    emotion_strength: FloatProperty(
-        name="Intensity", description="How strongly the emotion shows", default=1.0, min=0.0, max=2.0, soft_max=1.5
-    )
-    seed: IntProperty(name="Seed", description="Each seed is a different take of the same audio and style", min=0)
-    blinks_per_minute: FloatProperty(
-        name="Blinks / min",
-        description="Blinks laid over the model's eyelids, drawn to the pauses (0: only the model's own)",
-        default=DEFAULT_BLINKS_PER_MINUTE, min=0.0, max=60.0, soft_max=30.0,
-    )  # fmt: skip
-    start_frame: IntProperty(name="Start Frame", description="Scene frame of the first audio sample", default=1)
+    emotion_strength: option_property("emotion_strength")
+    seed: option_property("seed")
+    blinks_per_minute: option_property("blinks_per_minute")
+    start_frame: option_property("start_frame")
     add_audio_strip: BoolProperty(
         name="Add Audio to Sequencer",
         description="Put the audio in the sequencer at the start frame so playback is in sync with the keys",
@@ -115,12 +142,7 @@ def animate_arguments(settings: DIFFUSIONTALKER_PG_settings) -> dict[str, object
     return {
         "audio": "" if from_strip else settings.audio_path,
         "sound_strip": settings.sound_strip if from_strip else "",
-        "identity": settings.identity,
-        "emotion": settings.emotion,
-        "emotion_strength": settings.emotion_strength,
-        "seed": settings.seed,
-        "blinks_per_minute": settings.blinks_per_minute,
-        "start_frame": settings.start_frame,
+        **{option.name: getattr(settings, option.name) for option in options_for(BLENDER)},
         "add_audio_strip": settings.add_audio_strip and not from_strip,
         "set_frame_range": settings.set_frame_range,
         "locked_regions": set(settings.locked_regions),
@@ -136,14 +158,63 @@ def animate_arguments(settings: DIFFUSIONTALKER_PG_settings) -> dict[str, object
 classes = (DIFFUSIONTALKER_PG_settings, DIFFUSIONTALKER_PG_job)
 
 
+# ---- scenes saved by older versions --------------------------------------------------------------------------------
+
+
+def legacy_position_name(position: int) -> str:
+    """What a migrated menu position (0-based, as an older version stored it) reads as, in the menu and in errors."""
+    return f"{LEGACY_POSITION_PREFIX}{position + 1}{LEGACY_POSITION_SUFFIX}"
+
+
+def is_legacy_position_name(name: str) -> bool:
+    return name.startswith(LEGACY_POSITION_PREFIX) and name.endswith(LEGACY_POSITION_SUFFIX)
+
+
+def migrate_legacy_styles(scene: bpy.types.Scene) -> dict[str, str]:
+    """Turn Identity / Emotion stored as a menu position (an int, from versions that used an EnumProperty) into a
+    missing style name; returns {kind: new name} for what it changed.
+
+    It reads the scene's raw stored values: Blender would otherwise drop an int stored where a string property now
+    lives, the first time anything reads it, and the setting would silently become the default style. Which style a
+    position meant depended on that machine's menu then, so no name is guessed."""
+    stored = scene.bl_system_properties_get()
+    group = stored.get(SETTINGS_NAME) if stored is not None else None
+    if group is None or not hasattr(group, "keys"):
+        return {}
+    changed = {}
+    for kind in style_store.STYLE_KINDS:
+        position = group.get(kind)
+        if isinstance(position, int) and not isinstance(position, bool):
+            del group[kind]  # an int cannot hold the name: clear it, then store the name through the property
+            changed[kind] = legacy_position_name(position)
+            setattr(getattr(scene, SETTINGS_NAME), kind, changed[kind])
+    return changed
+
+
+@persistent
+def _migrate_loaded_file(_filepath: str = "") -> None:
+    for scene in bpy.data.scenes:
+        changed = migrate_legacy_styles(scene)
+        for kind, name in changed.items():
+            print(
+                f"DiffusionTalker: scene '{scene.name}' was saved by an older version that stored the {kind} as a "
+                f"menu position; it now shows as missing ('{name}'): choose the {kind} again in the panel"
+            )
+
+
 def register() -> None:
     for cls in classes:
         bpy.utils.register_class(cls)
     bpy.types.Scene.diffusiontalker = PointerProperty(type=DIFFUSIONTALKER_PG_settings)
     bpy.types.WindowManager.diffusiontalker_job = PointerProperty(type=DIFFUSIONTALKER_PG_job)
+    bpy.app.handlers.load_post.append(_migrate_loaded_file)
+    if isinstance(getattr(bpy.data, "scenes", None), bpy.types.bpy_prop_collection):
+        _migrate_loaded_file()  # enabled with a file already open (not at startup, when bpy.data is restricted)
 
 
 def unregister() -> None:
+    if _migrate_loaded_file in bpy.app.handlers.load_post:
+        bpy.app.handlers.load_post.remove(_migrate_loaded_file)
     del bpy.types.WindowManager.diffusiontalker_job
     del bpy.types.Scene.diffusiontalker
     for cls in reversed(classes):
