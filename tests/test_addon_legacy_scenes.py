@@ -59,8 +59,12 @@ def addon(old_blend):
     yield from registered_addon()
 
 
-def _assert_shows_missing_positions(settings) -> None:
+def _assert_shows_missing_positions() -> None:
+    """The open scene's Identity and Emotion read as missing (no bpy struct argument: pytest's failure report would
+    repr it, and a struct of a file since reloaded crashes Blender)."""
     from diffusiontalker_addon import properties, style_store
+
+    settings = bpy.context.scene.diffusiontalker
 
     assert settings.identity == properties.legacy_position_name(2) == "menu item 3 of an older version"
     assert settings.emotion == properties.legacy_position_name(2)
@@ -79,8 +83,8 @@ def test_an_older_files_menu_positions_reopen_as_missing_never_as_another_style(
 
     engine.use_engine(_StyledReferenceEngine(LATER_IDENTITIES, ["aaa", *OLD_EMOTIONS]))
     bpy.ops.wm.open_mainfile(filepath=str(old_blend))
+    _assert_shows_missing_positions()
     settings = bpy.context.scene.diffusiontalker
-    _assert_shows_missing_positions(settings)
     assert settings.identity not in LATER_IDENTITIES  # not "default" (what Blender alone would show)...
     assert settings.identity != LATER_IDENTITIES[2]  # ...nor position 2 read in today's menu (flite_rms)
 
@@ -107,7 +111,7 @@ def test_an_older_file_opened_before_the_addon_is_enabled_is_migrated_on_enablin
     diffusiontalker_addon.register()
     try:
         engine.use_engine(_StyledReferenceEngine(OLD_IDENTITIES, OLD_EMOTIONS))
-        _assert_shows_missing_positions(bpy.context.scene.diffusiontalker)
+        _assert_shows_missing_positions()
     finally:
         engine.use_engine(None)
         diffusiontalker_addon.unregister()
