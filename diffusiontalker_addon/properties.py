@@ -2,9 +2,12 @@
 not saved: a job never outlives the session).
 
 The animate options (Identity, Emotion, Intensity, Seed, Blinks, Start Frame) are made by `option_property` from
-core/animate_options.py, the schema the CLI and batch flags come from too. `migrate_legacy_styles` reads scenes saved
-by versions that stored Identity / Emotion as a menu position (an EnumProperty index): such a position cannot be
-turned back into a name, so it becomes a "missing" style that says what happened, never another style.
+core/animate_options.py, the schema the CLI and batch flags come from too.
+
+Scenes saved by older versions: those stored Identity / Emotion as a menu position (an EnumProperty index; an unset
+menu meant its first item). A position cannot be turned back into a name (it depended on that machine's menu then),
+so `migrate_legacy_styles` makes it a "missing" style that says what happened, never another style. Files written
+since carry `settings_version` = SETTINGS_VERSION (stamped on save), so an unset name there is the default.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from . import scene_guard, style_store
 SETTINGS_NAME = "diffusiontalker"  # bpy.types.Scene.<this>: where a .blend keeps the panel's settings
 LEGACY_POSITION_PREFIX = "menu item "  # how a migrated menu position reads: "menu item 3 of an older version"
 LEGACY_POSITION_SUFFIX = " of an older version"
+SETTINGS_VERSION = 2  # 2: Identity / Emotion stored as names; absent (older versions): as menu positions
 
 
 def option_property(name: str, refuse_out_of_range: bool = False):
@@ -121,6 +125,9 @@ class DIFFUSIONTALKER_PG_settings(bpy.types.PropertyGroup):
     blend_frames: IntProperty(
         name="Blend", description="Frames to cross-fade at each edge of the range", default=3, min=0
     )
+    settings_version: IntProperty(
+        name="Settings Version", description="How these settings are stored (see properties.py)", options={"HIDDEN"}
+    )
     mapping_preset: StringProperty(
         name="Name Mapping",
         description="Preset that maps the rig's shape-key names to ARKit names: a shipped preset's name or a .json "
@@ -170,36 +177,58 @@ def is_legacy_position_name(name: str) -> bool:
     return name.startswith(LEGACY_POSITION_PREFIX) and name.endswith(LEGACY_POSITION_SUFFIX)
 
 
-def migrate_legacy_styles(scene: bpy.types.Scene) -> dict[str, str]:
-    """Turn Identity / Emotion stored as a menu position (an int, from versions that used an EnumProperty) into a
-    missing style name; returns {kind: new name} for what it changed.
-
-    It reads the scene's raw stored values: Blender would otherwise drop an int stored where a string property now
-    lives, the first time anything reads it, and the setting would silently become the default style. Which style a
-    position meant depended on that machine's menu then, so no name is guessed."""
+def _stored_settings(scene: bpy.types.Scene):
+    """The scene's raw stored settings (an IDPropertyGroup), None when none were ever written."""
     stored = scene.bl_system_properties_get()
     group = stored.get(SETTINGS_NAME) if stored is not None else None
-    if group is None or not hasattr(group, "keys"):
+    return group if hasattr(group, "keys") else None
+
+
+def migrate_legacy_styles(scene: bpy.types.Scene, unset_means_first_item: bool = True) -> dict[str, str]:
+    """Turn Identity / Emotion an older version stored as a menu position into a missing style name; returns
+    {kind: new name} for what it changed. Settings stamped with SETTINGS_VERSION are left alone.
+
+    It reads the raw stored values: Blender drops an int stored where a string property now lives the first time
+    anything reads it, and the setting would silently become the default style. `unset_means_first_item`: an older
+    version's unset menu showed (and animated with) its first item, so an unset name is that position too; False
+    where the settings may be this session's own, not yet stamped (the add-on enabled again in one session)."""
+    group = _stored_settings(scene)
+    if group is None or group.get("settings_version", 0) >= SETTINGS_VERSION:
         return {}
     changed = {}
     for kind in style_store.STYLE_KINDS:
         position = group.get(kind)
+        if position is None and unset_means_first_item:
+            position = 0
         if isinstance(position, int) and not isinstance(position, bool):
-            del group[kind]  # an int cannot hold the name: clear it, then store the name through the property
+            if kind in group:
+                del group[kind]  # an int cannot hold the name: clear it, then store the name through the property
             changed[kind] = legacy_position_name(position)
             setattr(getattr(scene, SETTINGS_NAME), kind, changed[kind])
     return changed
 
 
-@persistent
-def _migrate_loaded_file(_filepath: str = "") -> None:
+def _migrate_scenes(unset_means_first_item: bool) -> None:
     for scene in bpy.data.scenes:
-        changed = migrate_legacy_styles(scene)
+        changed = migrate_legacy_styles(scene, unset_means_first_item)
         for kind, name in changed.items():
             print(
                 f"DiffusionTalker: scene '{scene.name}' was saved by an older version that stored the {kind} as a "
                 f"menu position; it now shows as missing ('{name}'): choose the {kind} again in the panel"
             )
+
+
+@persistent
+def _migrate_loaded_file(_filepath: str = "") -> None:
+    _migrate_scenes(unset_means_first_item=True)
+
+
+@persistent
+def _stamp_settings_version(_filepath: str = "") -> None:
+    """Before saving: mark settings as stored by name, so reopening never mistakes them for an older version's."""
+    for scene in bpy.data.scenes:
+        if _stored_settings(scene) is not None:
+            getattr(scene, SETTINGS_NAME).settings_version = SETTINGS_VERSION
 
 
 def register() -> None:
@@ -208,13 +237,20 @@ def register() -> None:
     bpy.types.Scene.diffusiontalker = PointerProperty(type=DIFFUSIONTALKER_PG_settings)
     bpy.types.WindowManager.diffusiontalker_job = PointerProperty(type=DIFFUSIONTALKER_PG_job)
     bpy.app.handlers.load_post.append(_migrate_loaded_file)
+    bpy.app.handlers.save_pre.append(_stamp_settings_version)
     if isinstance(getattr(bpy.data, "scenes", None), bpy.types.bpy_prop_collection):
-        _migrate_loaded_file()  # enabled with a file already open (not at startup, when bpy.data is restricted)
+        # Enabled with a file already open (not at startup, when bpy.data is restricted): its settings may be this
+        # session's own, so only stored positions are certain to be an older version's.
+        _migrate_scenes(unset_means_first_item=False)
 
 
 def unregister() -> None:
-    if _migrate_loaded_file in bpy.app.handlers.load_post:
-        bpy.app.handlers.load_post.remove(_migrate_loaded_file)
+    for handlers, handler in (
+        (bpy.app.handlers.load_post, _migrate_loaded_file),
+        (bpy.app.handlers.save_pre, _stamp_settings_version),
+    ):
+        if handler in handlers:
+            handlers.remove(handler)
     del bpy.types.WindowManager.diffusiontalker_job
     del bpy.types.Scene.diffusiontalker
     for cls in reversed(classes):

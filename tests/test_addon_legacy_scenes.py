@@ -15,7 +15,7 @@ OLD_EMOTIONS = ["angry", "neutral", "sad"]
 LATER_IDENTITIES = ["aaron", "default", "flite_rms", "flite_slt"]  # a style added ahead: positions moved
 
 
-def _save_with_the_older_version(path: Path, identity: str, emotion: str) -> None:
+def _save_with_the_older_version(path: Path, identity: str, emotion: str | None) -> None:
     """What diffusiontalker_addon/properties.py up to 9f9b9b7..3513211 wrote: dynamic enums (3-tuple items, so the
     stored value is the menu position) on `scene.diffusiontalker`, plus an ordinary setting beside them."""
     from bpy.props import EnumProperty, IntProperty, PointerProperty
@@ -36,9 +36,12 @@ def _save_with_the_older_version(path: Path, identity: str, emotion: str) -> Non
     try:
         make_face()
         settings = bpy.context.scene.diffusiontalker
-        settings.identity, settings.emotion, settings.seed = identity, emotion, 5
+        settings.identity, settings.seed = identity, 5
+        if emotion is not None:  # None: the menu left alone (it showed, and animated with, its first item)
+            settings.emotion = emotion
         stored = bpy.context.scene.bl_system_properties_get()["diffusiontalker"]
-        assert (stored["identity"], stored["emotion"]) == (OLD_IDENTITIES.index(identity), OLD_EMOTIONS.index(emotion))
+        assert stored["identity"] == OLD_IDENTITIES.index(identity)
+        assert stored.get("emotion") == (None if emotion is None else OLD_EMOTIONS.index(emotion))
         bpy.ops.wm.save_as_mainfile(filepath=str(path))
     finally:
         del bpy.types.Scene.diffusiontalker
@@ -116,3 +119,44 @@ def test_an_older_file_opened_before_the_addon_is_enabled_is_migrated_on_enablin
         engine.use_engine(None)
         diffusiontalker_addon.unregister()
         bpy.ops.wm.read_factory_settings(use_empty=True)
+
+
+def test_an_older_files_untouched_menu_reopens_as_missing_not_as_todays_default(tmp_path):
+    """The older panel's untouched Emotion menu showed its first item ("angry"), not today's default "neutral"."""
+    from diffusiontalker_addon import engine, style_store
+
+    blend = tmp_path / "untouched.blend"
+    _save_with_the_older_version(blend, "flite_rms", None)
+    for _ in registered_addon():
+        engine.use_engine(_StyledReferenceEngine(OLD_IDENTITIES, OLD_EMOTIONS))
+        bpy.ops.wm.open_mainfile(filepath=str(blend))
+        settings = bpy.context.scene.diffusiontalker
+        assert settings.identity == "menu item 2 of an older version"
+        assert settings.emotion == "menu item 1 of an older version"
+        assert style_store.missing_names(settings) == {
+            "identity": "menu item 2 of an older version",
+            "emotion": "menu item 1 of an older version",
+        }
+
+
+def test_todays_default_styles_survive_save_reopen_and_enabling_again(tmp_path):
+    """No false alarm: settings this version wrote (styles left at their defaults) reopen as the defaults, and
+    enabling the add-on again in one session, before any save, leaves them alone too."""
+    import diffusiontalker_addon
+    from diffusiontalker_addon import engine, style_store
+
+    blend = tmp_path / "today.blend"
+    for _ in registered_addon():
+        engine.use_engine(_StyledReferenceEngine(OLD_IDENTITIES, OLD_EMOTIONS))
+        make_face()
+        bpy.context.scene.diffusiontalker.seed = 4  # settings stored, identity / emotion never set
+        diffusiontalker_addon.unregister()  # enabled again in the same session: nothing saved yet
+        diffusiontalker_addon.register()
+        engine.use_engine(_StyledReferenceEngine(OLD_IDENTITIES, OLD_EMOTIONS))
+        settings = bpy.context.scene.diffusiontalker
+        assert (settings.identity, settings.emotion, settings.seed) == ("default", "neutral", 4)
+        bpy.ops.wm.save_as_mainfile(filepath=str(blend))
+        bpy.ops.wm.open_mainfile(filepath=str(blend))
+        settings = bpy.context.scene.diffusiontalker
+        assert (settings.identity, settings.emotion, settings.seed) == ("default", "neutral", 4)
+        assert style_store.missing_names(settings) == {}
