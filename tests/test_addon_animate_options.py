@@ -148,6 +148,7 @@ FRONT_END_FILES = {  # path: the part that declares animate options (None: the w
     "diffusiontalker_addon/properties.py": None,
     "diffusiontalker_addon/panel.py": None,
     "diffusiontalker_addon/audio_source.py": None,
+    "diffusiontalker_addon/scene_guard.py": None,
 }
 
 
