@@ -210,9 +210,9 @@ def check_style_names(identity: str, emotion: str) -> str:
 
 def animate_one(snapshot: Path, audio: Path, blend_out: Path, args: argparse.Namespace) -> str:
     """Animate one recording on a fresh copy of the scene and save it. RuntimeError says why it could not."""
-    bpy.ops.wm.open_mainfile(filepath=str(snapshot), load_ui=False)
     from core.animate_options import BATCH, options_for
 
+    bpy.ops.wm.open_mainfile(filepath=str(snapshot), load_ui=False)
     bpy.ops.diffusiontalker.animate(
         object_name=args.object,
         audio=str(audio),
