@@ -195,7 +195,6 @@ def _animate(a: argparse.Namespace) -> int:
         AnimationRequest,
         StyleLibrary,
         check_output_path,
-        load_engine,
         write_animation,
     )
 
@@ -203,13 +202,13 @@ def _animate(a: argparse.Namespace) -> int:
     if model not in ("student", "teacher"):
         weights, model = Path(model), "student"
     if a.list_styles:
-        print(_describe_styles(load_engine(weights, device="cpu", model=model)))
+        print(_describe_styles(_load_engine(weights, "cpu", model)))
         return 0
     if not a.audio or not a.out:
         raise ValueError("animate needs an audio file and --out (or --list-styles to see the styles)")
     out = check_output_path(a.out)  # before the model runs: a bad path costs nothing
-    engine = load_engine(weights, device=a.device, model=model)
-    identity, emotion = a.style, a.emotion
+    engine = _load_engine(weights, a.device, model)
+    identity, emotion = a.identity, a.emotion
     if a.ref_audio or a.emotion_ref:
         user = StyleLibrary({}, {}, engine.model_sha256)
         if a.ref_audio:
@@ -230,6 +229,27 @@ def _animate(a: argparse.Namespace) -> int:
     out = write_animation(animation, out)
     print(f"wrote {out}: {animation.weights.shape[0]} frames at {animation.fps:g} fps by {animation.source}")
     return 0
+
+
+def _load_engine(weights: Path, device: str, model: str):
+    """The engine for `weights`; damaged weights raise a RuntimeError that says the files are corrupt and how to get
+    good ones back (the shipped files are in the extension and in git, so the cure is a fresh copy, not a retrain)."""
+    from core.runtime import FIX_HINT, MANIFEST_NAME, WEIGHTS_DIR, WeightsError, load_engine
+
+    try:
+        return load_engine(weights, device=device, model=model)
+    except WeightsError as exc:
+        if not (weights / MANIFEST_NAME).is_file():
+            raise  # not a weights folder at all: weights_io's message says so
+        why = str(exc).replace(f"; {FIX_HINT}", "")
+        if weights.resolve() == Path(WEIGHTS_DIR).resolve():
+            cure = (
+                "restore the shipped files with `git checkout weights/` in a source checkout, or re-install the "
+                "extension (Blender: Edit > Preferences > Get Extensions, uninstall DiffusionTalker, install it again)"
+            )
+        else:
+            cure = f"copy the folder '{weights}' again from where it came from (or pass --model student)"
+        raise RuntimeError(f"the model's weights are corrupt or incomplete: {why}; {cure}") from None
 
 
 class _ProgressLine:
@@ -272,10 +292,7 @@ def _plot_takes(a: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from core.runtime import DEFAULT_BLINKS_PER_MINUTE  # no torch: cheap enough for --help
-    from core.runtime import animate_options as option_ranges
-
-    bounded_float, bounded_int = option_ranges.bounded_float, option_ranges.bounded_int
+    from core.runtime import AUDIO_SUFFIXES, CLI, add_flags  # numpy only: cheap enough for --help
 
     p = argparse.ArgumentParser(
         prog="python -m core", description="DiffusionTalker: speech-driven ARKit-52 facial animation."
@@ -330,28 +347,14 @@ def build_parser() -> argparse.ArgumentParser:
     rs.set_defaults(func=_data_real_speech)
 
     an = sub.add_parser("animate", help="audio -> ARKit-52 animation (.npz or Live Link Face .csv)")
-    an.add_argument("audio", nargs="?", help="voice recording: wav/flac/ogg/mp3, any rate, mono or stereo")
+    formats = "/".join(suffix.lstrip(".") for suffix in AUDIO_SUFFIXES)
+    an.add_argument("audio", nargs="?", help=f"voice recording: {formats}, any rate, mono or stereo")
     an.add_argument("--out", help="output .npz (weights, names, fps) or .csv (Live Link Face layout)")
     an.add_argument("--list-styles", action="store_true", help="print the model's identities and emotions, then exit")
     an.add_argument("--model", default="student", help="student | teacher | a weights folder")
-    an.add_argument(
-        "--steps", type=bounded_int(option_ranges.STEPS),
-        help="sampling steps, 1..64 (default: the model's own: student 2, teacher 16)",
-    )  # fmt: skip
-    an.add_argument("--style", default="default", help="identity from the style library (see --list-styles)")
-    an.add_argument("--emotion", default="neutral", help="emotion from the style library")
-    an.add_argument("--emotion-strength", type=bounded_float(option_ranges.EMOTION_STRENGTH), default=1.0,
-                    help="0..2 (0: neutral)")  # fmt: skip
+    add_flags(an, CLI)  # --identity/--style, --emotion, --emotion-strength, --seed, --blinks-per-minute, --steps, --fps
     an.add_argument("--ref-audio", help="take identity and emotion from this reference recording instead")
     an.add_argument("--emotion-ref", help="take the emotion from this reference recording")
-    an.add_argument("--seed", type=bounded_int(option_ranges.SEED), default=0, help=">= 0; each seed is another take")
-    an.add_argument(
-        "--blinks-per-minute",
-        type=bounded_float(option_ranges.BLINKS_PER_MINUTE),
-        default=DEFAULT_BLINKS_PER_MINUTE,
-        help="0..60 blinks laid over the model's (0: none)",
-    )
-    an.add_argument("--fps", type=bounded_float(option_ranges.FPS), default=30.0, help="1..240")
     an.add_argument("--device", default="auto", help="auto | cpu | cuda | mps")
     an.set_defaults(func=_animate)
 

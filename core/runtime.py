@@ -18,6 +18,21 @@ from pathlib import Path
 # Animate options: ranges and argparse types shared by the CLI, batch and the panel (the module, so its names can change
 # without this list).
 from core import animate_options as animate_options
+from core.animate_options import (
+    ANIMATE_OPTIONS,
+    AUDIO_FILE_GLOB,
+    AUDIO_SUFFIXES,
+    BATCH,
+    BLENDER,
+    CLI,
+    OPTIONS_BY_NAME,
+    SAMPLE_RATE,
+    AnimateOption,
+    OptionValueError,
+    add_flags,
+    check_values,
+    options_for,
+)
 
 # Writing takes to files (.npz, Live Link Face .csv).
 from core.animation_files import OUTPUT_SUFFIXES, OutputPathError, check_output_path, write_animation
@@ -97,7 +112,7 @@ from core.style_library import DEFAULT_IDENTITY, NEUTRAL_EMOTION, StyleLibrary
 from core.style_names import emotion_display_name, identity_display_name
 
 # Weights files: the errors they raise and the hint that says how to fix them.
-from core.weights_io import FIX_HINT, WeightsError
+from core.weights_io import FIX_HINT, MANIFEST_NAME, WeightsError
 
 WEIGHTS_DIR = Path(__file__).resolve().parents[1] / "weights"  # a source checkout's trained model
 
@@ -116,6 +131,7 @@ __all__ = [
     "FACE_PARTS",
     "FACE_PART_LOOKS",
     "FIX_HINT",
+    "MANIFEST_NAME",
     "MATERIAL_LOOKS",
     "NEUTRAL_EMOTION",
     "OUTPUT_SUFFIXES",
@@ -141,6 +157,19 @@ __all__ = [
     "WeightsError",
     "add_blinks",
     "animate_options",
+    "AUDIO_FILE_GLOB",
+    "AUDIO_SUFFIXES",
+    "BATCH",
+    "BLENDER",
+    "CLI",
+    "OPTIONS_BY_NAME",
+    "ANIMATE_OPTIONS",
+    "AnimateOption",
+    "OptionValueError",
+    "SAMPLE_RATE",
+    "add_flags",
+    "check_values",
+    "options_for",
     "channels_matching",
     "ARKIT52",
     "RigDescriptor",

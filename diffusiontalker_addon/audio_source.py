@@ -14,10 +14,10 @@ from pathlib import Path
 import bpy
 import numpy as np
 
-from core.runtime import DEFAULT_SAMPLE_RATE
+from core.runtime import AUDIO_SUFFIXES, SAMPLE_RATE
 
-SUPPORTED_AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3")
-ANALYSIS_SAMPLE_RATE = DEFAULT_SAMPLE_RATE
+SUPPORTED_AUDIO_SUFFIXES = AUDIO_SUFFIXES
+ANALYSIS_SAMPLE_RATE = SAMPLE_RATE
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,6 @@ from pathlib import Path
 
 import bpy
 
-AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3")
 _PACKAGE_DIR = Path(__file__).resolve().parent
 if sys.path and sys.path[0] and Path(sys.path[0]).resolve() == _PACKAGE_DIR:
     sys.path.pop(0)  # run as a script: the add-on's modules must not shadow top-level names (engine, properties...)
@@ -33,9 +32,7 @@ if sys.path and sys.path[0] and Path(sys.path[0]).resolve() == _PACKAGE_DIR:
 
 def parse_arguments(argv: list[str]) -> argparse.Namespace:
     _make_core_importable()
-    from core.runtime import animate_options as option_ranges
-
-    bounded_float, bounded_int = option_ranges.bounded_float, option_ranges.bounded_int
+    from core.runtime import BATCH, add_flags
 
     parser = argparse.ArgumentParser(
         prog="batch.py", description="Animate a folder of recordings with DiffusionTalker, one .blend per recording."
@@ -44,14 +41,7 @@ def parse_arguments(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--audio", required=True, nargs="+", help="audio files, folders, or .txt lists of paths")
     parser.add_argument("--out", required=True, help="folder for the animated .blend files")
     parser.add_argument("--blend", help="scene to start from (default: the file Blender opened)")
-    parser.add_argument("--identity", default="default", help="identity from the style library (yours too)")
-    parser.add_argument("--emotion", default="neutral", help="emotion from the style library (yours too)")
-    parser.add_argument("--emotion-strength", type=bounded_float(option_ranges.EMOTION_STRENGTH), default=1.0,
-                        help="0..2 (0: neutral)")  # fmt: skip
-    parser.add_argument("--blinks-per-minute", type=bounded_float(option_ranges.BLINKS_PER_MINUTE), default=15.0,
-                        help="0..60 blinks over the model's (0: none)")  # fmt: skip
-    parser.add_argument("--seed", type=bounded_int(option_ranges.SEED), default=0, help=">= 0")
-    parser.add_argument("--start-frame", type=int, default=1)
+    add_flags(parser, BATCH)  # --identity, --emotion, --emotion-strength, --seed, --blinks-per-minute, --start-frame
     parser.add_argument("--no-audio-strip", action="store_true", help="do not add the audio to the sequencer")
     parser.add_argument("--lock", nargs="*", default=[], help="face regions to leave untouched (e.g. eyes brows)")
     parser.add_argument("--fail-fast", action="store_true", help="stop at the first failure")
@@ -65,6 +55,9 @@ def script_arguments(argv: list[str]) -> list[str]:
 
 def collect_audio_files(sources: list[str]) -> list[Path]:
     """Expand folders and .txt lists into audio files; raise ValueError naming anything missing or unusable."""
+    _make_core_importable()
+    from core.runtime import AUDIO_SUFFIXES
+
     found: list[Path] = []
     for source in sources:
         path = Path(source).expanduser()
@@ -217,16 +210,13 @@ def check_style_names(identity: str, emotion: str) -> str:
 
 def animate_one(snapshot: Path, audio: Path, blend_out: Path, args: argparse.Namespace) -> str:
     """Animate one recording on a fresh copy of the scene and save it. RuntimeError says why it could not."""
+    from core.runtime import BATCH, options_for
+
     bpy.ops.wm.open_mainfile(filepath=str(snapshot), load_ui=False)
     bpy.ops.diffusiontalker.animate(
         object_name=args.object,
         audio=str(audio),
-        identity=args.identity,
-        emotion=args.emotion,
-        emotion_strength=args.emotion_strength,
-        blinks_per_minute=args.blinks_per_minute,
-        seed=args.seed,
-        start_frame=args.start_frame,
+        **{option.name: getattr(args, option.name) for option in options_for(BATCH)},
         add_audio_strip=not args.no_audio_strip,
         set_frame_range=True,
         locked_regions=set(args.lock),

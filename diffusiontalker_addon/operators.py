@@ -24,15 +24,18 @@ from __future__ import annotations
 from dataclasses import replace
 
 import bpy
-from bpy.props import BoolProperty, EnumProperty, FloatProperty, IntProperty, StringProperty
+from bpy.props import BoolProperty, EnumProperty, IntProperty, StringProperty
 
 from core.runtime import (
-    DEFAULT_BLINKS_PER_MINUTE,
-    DEFAULT_IDENTITY,
-    NEUTRAL_EMOTION,
+    AUDIO_FILE_GLOB,
+    AUDIO_SUFFIXES,
+    BLENDER,
     Animation,
     AnimationJob,
     JobCancelled,
+    OptionValueError,
+    check_values,
+    options_for,
 )
 
 from . import action_writer, audio_source, engine, preferences, properties, rig_keys, scene_guard, takes, user_styles
@@ -49,17 +52,18 @@ class DIFFUSIONTALKER_OT_animate(bpy.types.Operator):
     object_name: StringProperty(name="Object", description="Face mesh to animate; empty: the active object")
     audio: StringProperty(
         name="Audio",
-        description="Voice recording (.wav, .flac, .ogg, .mp3)",
+        description=f"Voice recording ({', '.join(AUDIO_SUFFIXES)})",
         subtype="FILE_PATH",
         options={"PATH_SUPPORTS_BLEND_RELATIVE"},
     )
     sound_strip: StringProperty(name="Sound Strip", description="Sequencer sound strip to use instead of a file")
-    identity: StringProperty(name="Identity", default=DEFAULT_IDENTITY)
-    emotion: StringProperty(name="Emotion", default=NEUTRAL_EMOTION)
-    emotion_strength: FloatProperty(name="Intensity", default=1.0, min=0.0, max=2.0)
-    seed: IntProperty(name="Seed", default=0, min=0)
-    blinks_per_minute: FloatProperty(name="Blinks / min", default=DEFAULT_BLINKS_PER_MINUTE, min=0.0, max=60.0)
-    start_frame: IntProperty(name="Start Frame", description="Frame of the first audio sample (file audio)", default=1)
+    # The animate options, from core/animate_options.py; a script's out-of-range value is refused, not clamped.
+    identity: properties.option_property("identity", refuse_out_of_range=True)
+    emotion: properties.option_property("emotion", refuse_out_of_range=True)
+    emotion_strength: properties.option_property("emotion_strength", refuse_out_of_range=True)
+    seed: properties.option_property("seed", refuse_out_of_range=True)
+    blinks_per_minute: properties.option_property("blinks_per_minute", refuse_out_of_range=True)
+    start_frame: properties.option_property("start_frame", refuse_out_of_range=True)
     add_audio_strip: BoolProperty(name="Add Audio to Sequencer", default=False)
     set_frame_range: BoolProperty(name="Fit Frame Range", default=False)
     locked_regions: EnumProperty(name="Lock", items=properties.LOCKABLE_REGION_ITEMS, options={"ENUM_FLAG"})
@@ -83,16 +87,12 @@ class DIFFUSIONTALKER_OT_animate(bpy.types.Operator):
         return True
 
     def animate_options(self) -> scene_guard.AnimateOptions:
+        """The request as scene_guard checks it; OptionValueError for a value out of its allowed range."""
         return scene_guard.AnimateOptions(
             object_name=self.object_name,
             audio_path=self.audio,
             sound_strip=self.sound_strip,
-            identity=self.identity,
-            emotion=self.emotion,
-            emotion_strength=self.emotion_strength,
-            seed=self.seed,
-            blinks_per_minute=self.blinks_per_minute,
-            start_frame=self.start_frame,
+            **check_values({option.name: getattr(self, option.name) for option in options_for(BLENDER)}),
             add_audio_strip=self.add_audio_strip,
             set_frame_range=self.set_frame_range,
             locked_regions=frozenset(self.locked_regions),
@@ -106,7 +106,7 @@ class DIFFUSIONTALKER_OT_animate(bpy.types.Operator):
         chosen_engine = engine.get_engine(preferences.get_preferences(context))
         try:
             return scene_guard.check_animate_inputs(context, self.animate_options(), chosen_engine)
-        except scene_guard.SceneGuardError as exc:
+        except (scene_guard.SceneGuardError, OptionValueError) as exc:
             self.report({"ERROR"}, str(exc))
             return None
 
@@ -575,7 +575,7 @@ class DIFFUSIONTALKER_OT_add_style_from_clip(bpy.types.Operator):
     bl_options = {"REGISTER"}  # writes a file outside the .blend: nothing to undo
 
     filepath: StringProperty(name="Reference Clip", subtype="FILE_PATH", options={"PATH_SUPPORTS_BLEND_RELATIVE"})
-    filter_glob: StringProperty(default="*.wav;*.flac;*.ogg;*.mp3", options={"HIDDEN"})
+    filter_glob: StringProperty(default=AUDIO_FILE_GLOB, options={"HIDDEN"})
     style_name: StringProperty(name="Style Name", description="Name shown in the Identity and Emotion menus")
 
     def invoke(self, context: bpy.types.Context, event: bpy.types.Event) -> set[str]:

@@ -41,7 +41,12 @@ class DIFFUSIONTALKER_PT_main(_DiffusionTalkerPanel, bpy.types.Panel):
         box.prop(settings, "identity_menu")
         box.prop(settings, "emotion_menu")
         for kind, name in style_store.missing_names(settings, context).items():
-            box.label(text=f"{kind.title()} '{name}' is missing from the style library", icon="ERROR")
+            if properties.is_legacy_position_name(name):  # see properties.migrate_legacy_styles
+                _wrapped_label(
+                    box, f"An older version saved the {kind} as a menu position, not a name: choose it again"
+                )
+            else:
+                box.label(text=f"{kind.title()} '{name}' is missing from the style library", icon="ERROR")
         box.prop(settings, "emotion_strength", slider=True)
         box.prop(settings, "blinks_per_minute")
         row = box.row(align=True)

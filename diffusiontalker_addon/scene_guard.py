@@ -18,7 +18,7 @@ import numpy as np
 from core.runtime import (
     ARKIT52,
     ARKIT_NAMES,
-    DEFAULT_BLINKS_PER_MINUTE,
+    OPTIONS_BY_NAME,
     REGION_PATTERNS,
     Animation,
     AnimationEngine,
@@ -47,12 +47,13 @@ class AnimateOptions:
     object_name: str = ""  # "" -> the active object
     audio_path: str = ""
     sound_strip: str = ""  # a sequencer sound strip instead of a file; keys then start where the strip starts
-    identity: str = "default"
-    emotion: str = "neutral"
-    emotion_strength: float = 1.0
-    seed: int = 0
-    blinks_per_minute: float = DEFAULT_BLINKS_PER_MINUTE
-    start_frame: int = 1
+    # The animate options' defaults are core/animate_options.py's (the operator checks their ranges).
+    identity: str = OPTIONS_BY_NAME["identity"].default
+    emotion: str = OPTIONS_BY_NAME["emotion"].default
+    emotion_strength: float = OPTIONS_BY_NAME["emotion_strength"].default
+    seed: int = OPTIONS_BY_NAME["seed"].default
+    blinks_per_minute: float = OPTIONS_BY_NAME["blinks_per_minute"].default
+    start_frame: int = OPTIONS_BY_NAME["start_frame"].default
     add_audio_strip: bool = False
     set_frame_range: bool = False
     locked_regions: frozenset[str] = frozenset()  # keys of core.rig.arkit.REGION_PATTERNS
@@ -291,7 +292,8 @@ def resolve_locked_key_blocks(target: CheckedTarget, regions: Iterable[str], cha
 
 def check_audio_path_text(text: str) -> Path:
     if not text.strip():
-        raise SceneGuardError("No audio chosen; pick a .wav, .flac, .ogg or .mp3 file (or a sound strip) first")
+        formats = ", ".join(audio_source.SUPPORTED_AUDIO_SUFFIXES)
+        raise SceneGuardError(f"No audio chosen; pick a {formats} file (or a sound strip) first")
     return audio_source.absolute_audio_path(text.strip())
 
 

@@ -101,4 +101,4 @@ def test_batch_refuses_a_file_as_out_an_unknown_style_once_and_out_of_range_numb
     too_strong = run_batch(*common, "--emotion-strength", "3", "--out", str(tmp_path / "out"))
     assert too_strong.returncode == 2 and "argument --emotion-strength: 3 is out of range" in too_strong.stderr
     not_a_number = run_batch(*common, "--blinks-per-minute", "nan", "--out", str(tmp_path / "out"))
-    assert not_a_number.returncode == 2 and "argument --blinks-per-minute: 'nan' is not a finite" in not_a_number.stderr
+    assert not_a_number.returncode == 2 and "argument --blinks-per-minute: nan is not a finite" in not_a_number.stderr

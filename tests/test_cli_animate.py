@@ -115,7 +115,8 @@ def test_plot_takes_draws_two_takes_side_by_side(weights_dir, speech_like_wav, t
         ("--fps", "nan", "not a finite number"),
         ("--blinks-per-minute", "-1", "between 0 and 60"),
         ("--blinks-per-minute", "61", "between 0 and 60"),
-        ("--seed", "-1", ">= 0"),
+        ("--seed", "-1", "between 0 and 2147483647"),
+        ("--seed", "2147483648", "between 0 and 2147483647"),
         ("--seed", "1.5", "not a whole number"),
     ],
 )
@@ -201,3 +202,63 @@ def test_an_error_after_progress_starts_gets_a_line_of_its_own(weights_dir, tmp_
     error_line = next(line for line in err.split("\n") if "error:" in line)
     assert error_line.startswith("error: "), repr(error_line)
     assert not (tmp_path / "take.npz").exists()
+
+
+def _corrupt_copy_of_the_shipped_weights(folder: Path, how: str) -> Path:
+    """weights/ copied to `folder`, its student damaged: bytes flipped (the checksum no longer matches) or replaced by
+    unreadable bytes that the manifest lists (the checksum matches, the safetensors header does not parse)."""
+    import json
+    import shutil
+
+    from core.training.model_zoo import WEIGHTS_DIR
+    from core.weights_io import MANIFEST_NAME, sha256_of_file
+
+    shutil.copytree(WEIGHTS_DIR, folder)
+    student = folder / "student.safetensors"
+    if how == "checksum":
+        data = bytearray(student.read_bytes())
+        data[-10] ^= 0xFF
+        student.write_bytes(bytes(data))
+    else:
+        student.write_bytes(b"\xff" * 64)
+        manifest = json.loads((folder / MANIFEST_NAME).read_text())
+        manifest["files"]["student.safetensors"].update(sha256=sha256_of_file(student), bytes=64)
+        (folder / MANIFEST_NAME).write_text(json.dumps(manifest))
+    return folder
+
+
+@pytest.mark.parametrize("how", ["checksum", "unreadable"])
+def test_corrupt_shipped_weights_say_corrupt_and_how_to_reinstall_never_distill(
+    speech_like_wav, tmp_path, capsys, monkeypatch, how
+):
+    import core.training.model_zoo
+
+    broken = _corrupt_copy_of_the_shipped_weights(tmp_path / "weights", how)
+    monkeypatch.setattr(core.training.model_zoo, "WEIGHTS_DIR", broken)  # where `--model student` looks
+    out = tmp_path / "take.npz"
+
+    assert main(["animate", str(speech_like_wav), "--out", str(out)]) == 2
+    error = capsys.readouterr().err
+    assert error.startswith("error: the model's weights are corrupt or incomplete: ") and error.count("\n") == 1
+    assert str(broken / "student.safetensors") in error
+    assert "`git checkout weights/`" in error and "re-install the extension" in error
+    assert "distill" not in error and "not installed" not in error and "Traceback" not in error
+    assert not out.exists()
+
+    assert main(["animate", "--list-styles"]) == 2  # the same for the listing
+    assert "corrupt" in capsys.readouterr().err
+
+
+def test_a_corrupt_weights_folder_given_with_model_says_copy_it_again(weights_dir, speech_like_wav, tmp_path, capsys):
+    import shutil
+
+    broken = tmp_path / "my_weights"
+    shutil.copytree(weights_dir, broken)
+    data = bytearray((broken / "student.safetensors").read_bytes())
+    data[-10] ^= 0xFF
+    (broken / "student.safetensors").write_bytes(bytes(data))
+
+    assert main(["animate", str(speech_like_wav), "--out", str(tmp_path / "t.npz"), "--model", str(broken)]) == 2
+    error = capsys.readouterr().err
+    assert "student.safetensors' is corrupt" in error and f"copy the folder '{broken}' again" in error, error
+    assert "distill" not in error
