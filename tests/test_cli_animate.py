@@ -231,10 +231,10 @@ def _corrupt_copy_of_the_shipped_weights(folder: Path, how: str) -> Path:
 def test_corrupt_shipped_weights_say_corrupt_and_how_to_reinstall_never_distill(
     speech_like_wav, tmp_path, capsys, monkeypatch, how
 ):
-    import core.training.model_zoo
+    import core.runtime
 
     broken = _corrupt_copy_of_the_shipped_weights(tmp_path / "weights", how)
-    monkeypatch.setattr(core.training.model_zoo, "WEIGHTS_DIR", broken)  # where `--model student` looks
+    monkeypatch.setattr(core.runtime, "WEIGHTS_DIR", broken)  # where `--model student` looks
     out = tmp_path / "take.npz"
 
     assert main(["animate", str(speech_like_wav), "--out", str(out)]) == 2
