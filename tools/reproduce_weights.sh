@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Rebuild weights/ from nothing: corpus, teacher, baseline, student, evaluation, benchmark.
-# About 2.5 h on a 2-core CPU (a GPU is used when present). Every step resumes where it stopped.
+# About 3.5 h on a 2-core CPU (a GPU is used when present). Every step resumes where it stopped.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PY:-.venv/bin/python}
@@ -12,8 +12,8 @@ PY=${PY:-.venv/bin/python}
 $PY -m core train teacher --config configs/teacher.json
 $PY -m core train baseline --config configs/baseline.json
 $PY -m core export-teacher --run runs/teacher --weights weights
-$PY -m core distill --config configs/distill.json --weights weights   # the shipped student
-# The real-speech student (not shipped yet): python -m core distill --config configs/distill_real_speech.json --weights weights
+$PY -m core distill --config configs/distill.json --weights weights   # the student, synthetic voices
+$PY -m core distill --config configs/distill_ears.json --weights weights   # phase C: its ears retrained on real speech (ships)
 mkdir -p docs/eval
 for model in teacher student baseline; do
   $PY -m core eval --model "$model" --data data/corpus --split heldout --max-clips 60 --json "docs/eval/$model.json"

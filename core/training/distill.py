@@ -765,7 +765,14 @@ def _ears_only(config: DistillConfig, train, real, wavs, real_wavs, record: dict
     if config.ears_steps < 1:
         raise ValueError("phase C (ears_from) needs ears_steps > 0")
     encoder, student, metadata = load_shipped_student(Path(config.ears_from))
-    record["ears_from"] = {"weights": config.ears_from, "corpus_hash": metadata.get("corpus_hash")}
+    from core.weights_io import manifest_sha256, read_manifest
+
+    start_sha = manifest_sha256(read_manifest(Path(config.ears_from)), "student.safetensors", Path(config.ears_from))
+    record["ears_from"] = {
+        "weights": config.ears_from,
+        "student_sha256": start_sha,
+        "corpus_hash": metadata.get("corpus_hash"),
+    }
     babble_pool = _babble_pool(config, real_wavs)
     mels = _mel_views(config, wavs, babble_pool, progress, "train")
     del babble_pool

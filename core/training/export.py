@@ -30,6 +30,8 @@ T = TypeVar("T")
 TRAINING_COMMANDS = {
     "teacher": "python -m core train teacher --config configs/teacher.json",
     "student": "python -m core distill --config configs/distill.json",
+    # phase C on top of the student above (configs/distill_ears.json reads it from weights/)
+    "student_ears": "python -m core distill --config configs/distill_ears.json --weights weights",
 }
 
 
@@ -125,13 +127,15 @@ def distill_and_export(config, weights_dir: Path | None) -> dict:
     if encoder is None:
         raise ValueError("the student without its own encoder (student_encoder=false) is an ablation; it does not ship")
     # The same function with ~128 k fewer parameters: the encoder's output layer folded into the audio inputs
+    ears = bool(result.get("ears_from"))
     if not result.get("folded"):  # phase C retrains an already shipped (folded) student
         encoder, student = fold_student_audio_path(encoder, student)
     styles = style_library_from_clips(student, clips, student_feature_function(encoder, data))
     shas = save_student(
         weights_dir, encoder, student, styles, steps=student.config.sampling_steps, window=STUDENT_WINDOW,
         metadata={"corpus_hash": result["corpus_hash"]},
-        manifest_extra={"student": {"training_command": TRAINING_COMMANDS["student"], "corpus_hash": result["corpus_hash"],
+        manifest_extra={"student": {"training_command": TRAINING_COMMANDS["student_ears" if ears else "student"],
+                                    "corpus_hash": result["corpus_hash"], "ears_from": result.get("ears_from"),
                                     "real_speech": result.get("real_speech"), "encoder_data": result.get("encoder_data"),
                                     "distill_config": result["distill_config"], "summary": result["summary"]}},
     )  # fmt: skip
