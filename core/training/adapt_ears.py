@@ -31,7 +31,7 @@ from core.models.diffusion import DDIMSampler
 from core.models.student_audio_encoder import StudentAudioEncoder
 from core.models.talker import DiffusionTalker
 from core.training.corpus_features import TrainingClip
-from core.training.encoder_crops import encoder_crops, encoder_to_motion_frames, usable_for_encoder
+from core.training.encoder_crops import encoder_crops, encoder_to_motion_frames, mel_crop, usable_for_encoder
 from core.training.train_steps import optimizer_step, progress_bar
 
 
@@ -129,7 +129,7 @@ def adapt_ears(
             total = total + config.ears_aperture_weight * losses["L_aperture"]
         if config.ears_anchor_weight > 0:
             # Clean synthetic crops: the drawn view may be degraded, so the anchor reads the clean view of each
-            clean = torch.from_numpy(np.stack([_clean_mel(mels, c, s, n) for c, s in crops_s]))
+            clean = torch.from_numpy(np.stack([mel_crop(mels[c.clip_id][0], s, n) for c, s in crops_s]))
             with torch.no_grad():
                 before = start_encoder(clean)
             after = encoder(clean)
@@ -142,10 +142,3 @@ def adapt_ears(
         bar.close()
     encoder.eval().requires_grad_(False)
     return last
-
-
-def _clean_mel(mels: dict[str, list[np.ndarray]], clip: TrainingClip, start: int, n: int) -> np.ndarray:
-    view = mels[clip.clip_id][0]
-    m0 = start * 10 // 3
-    mel = view[:, m0 : m0 + n * 10 // 3].astype(np.float32)
-    return np.pad(mel, ((0, 0), (0, n * 10 // 3 - mel.shape[1])), constant_values=mel.min())

@@ -57,7 +57,12 @@ def encoder_crops(
             view = 0
             if len(views) > 1 and rng.random() >= clean_view_prob:
                 view = int(rng.integers(1, len(views)))
-            m0 = start * 10 // 3
-            mel = views[view][:, m0 : m0 + n * 10 // 3].astype(np.float32)
-            mel_batch.append(np.pad(mel, ((0, 0), (0, n * 10 // 3 - mel.shape[1])), constant_values=mel.min()))
+            mel_batch.append(mel_crop(views[view], start, n))
     return crops, torch.from_numpy(np.stack(mel_batch)) if mel_batch else None
+
+
+def mel_crop(view: np.ndarray, start: int, n: int) -> np.ndarray:
+    """The log-mel (80, n * 10 / 3) under motion frames [start, start + n) of a view, padded with its minimum."""
+    m0 = start * 10 // 3
+    mel = view[:, m0 : m0 + n * 10 // 3].astype(np.float32)
+    return np.pad(mel, ((0, 0), (0, n * 10 // 3 - mel.shape[1])), constant_values=mel.min())
