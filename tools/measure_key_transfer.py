@@ -19,6 +19,7 @@ libcgal-demo: data/meshes/head.off, mannequin-devil.off, man.off).
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from pathlib import Path
@@ -32,7 +33,7 @@ from core.data.demo_clip import demo_clip_paths  # noqa: E402
 from core.data.phonemes import BILABIALS  # noqa: E402
 from core.rig.arkit import ARKIT_NAMES  # noqa: E402
 from core.rig.demo_head import load_demo_head, to_blender_frame  # noqa: E402
-from core.rig.key_transfer import make_arkit_keys, procedural_template  # noqa: E402
+from core.rig.key_transfer import guess_face_frame, make_arkit_keys, procedural_template, transfer_keys  # noqa: E402
 from core.rig.key_transfer.template import FACE, JAW, LEFT_LOWER_LID, LEFT_UPPER_LID, RIGHT_LOWER_LID, RIGHT_UPPER_LID  # noqa: E402  # noqa: E402
 
 
@@ -67,9 +68,15 @@ def nearest(indices: np.ndarray, points: np.ndarray, target: np.ndarray) -> int:
     return int(indices[np.argmin(np.linalg.norm(points[indices, :2] - target[:2], axis=1))])
 
 
-def checks(name: str, vertices: np.ndarray, triangles: np.ndarray) -> dict:
+def checks(name: str, vertices: np.ndarray, triangles: np.ndarray, landmarks: dict | None = None) -> dict:
+    """The geometric checks of one mesh; `landmarks` (name -> point in the mesh's coordinates) stand for empties a
+    user moved by hand (Place Landmarks, move, Generate Keys) where automatic landmarks find no face."""
     cpu, wall = time.process_time(), time.perf_counter()
-    result = make_arkit_keys(vertices, triangles)
+    if landmarks is None:
+        result = make_arkit_keys(vertices, triangles)
+    else:
+        frame = guess_face_frame(vertices, None, None, triangles)
+        result = transfer_keys(vertices, triangles, landmarks, frame, procedural_template())
     cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
     frame, d = result.frame, result.deltas
     face = frame.to_face(vertices)
@@ -188,7 +195,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("meshes", nargs="*", type=Path)
     parser.add_argument("--human-head", type=Path)
+    parser.add_argument(
+        "--landmarks", action="append", default=[], metavar="MESH_NAME=JSON",
+        help="landmarks placed by hand for a mesh (a JSON like tools/james_landmarks.json, in the file's coordinates)",
+    )  # fmt: skip
     args = parser.parse_args()
+    by_hand = {}
+    for item in args.landmarks:
+        mesh_name, json_path = item.split("=", 1)
+        points = json.loads(Path(json_path).read_text())["landmarks"]
+        by_hand[mesh_name] = {k: np.asarray(v, dtype=np.float64) for k, v in points.items()}
     rows = []
     head = load_demo_head()
     procedural_template()  # built once (cached), not timed per mesh
@@ -208,7 +224,10 @@ def main() -> None:
         rows.append(checks("human head (h-head), bare", part.vertices, np.concatenate([q[:, :3], q[:, [0, 2, 3]]])))
     for path in args.meshes:
         try:
-            rows.append(checks(path.name, *read_mesh(path)))
+            if path.name in by_hand:
+                rows.append(checks(f"{path.name}, landmarks by hand", *read_mesh(path), by_hand[path.name]))
+            else:
+                rows.append(checks(path.name, *read_mesh(path)))
         except Exception as exc:  # noqa: BLE001 - a table row says what failed
             rows.append({"mesh": path.name, "vertices": "-", "front,up": f"FAILED: {exc}"})
     keys = list(rows[0])

@@ -67,6 +67,42 @@ def unrolled_sample(
     return x
 
 
+def sample_losses(
+    config,
+    talker: DiffusionTalker,
+    encoder: StudentAudioEncoder,
+    mel: torch.Tensor,
+    motion: torch.Tensor,
+    prosody: torch.Tensor,
+    prefix_mask: torch.Tensor | None = None,
+    noise: torch.Tensor | None = None,
+) -> dict[str, torch.Tensor]:
+    """L_motion (and L_aperture when weighted) of the student's sample for log-mel crops (batch, 80, mel frames)
+    whose motion is (batch, n, 52) in [0, 1]. Frames under prefix_mask (batch, n) are given, not scored; without one,
+    a crop continues a known prefix with `ears_prefix_prob` (like every window after the first). `noise`: the
+    sample's start (default: drawn); both are drawn after the encoder's pass, the order training has always used."""
+    from core.rig.lip_measures import LIPS_CLOSED_APERTURE
+
+    n = motion.shape[1]
+    x0 = talker.normalize(motion)
+    feats = _encoder_to_frames(encoder, mel, n)
+    with torch.no_grad():
+        tokens = talker.personalizer(feats, prosody=prosody)  # the crop is its own reference (as in phase A2)
+    if prefix_mask is None:
+        with_prefix = torch.rand(x0.shape[0]) < config.ears_prefix_prob
+        prefix_mask = (torch.arange(n) < config.ears_prefix_frames)[None] & with_prefix[:, None]
+    noise = torch.randn_like(x0) if noise is None else noise
+    sample = unrolled_sample(talker, feats, tokens, noise, talker.config.sampling_steps, x0, prefix_mask)
+    new = (~prefix_mask)[..., None].float() * talker.channel_weights
+    losses = {"L_motion": ((sample - x0) ** 2 * new).sum() / ((~prefix_mask).sum() * x0.shape[-1])}
+    if config.ears_aperture_weight > 0:
+        got = torch_lip_aperture(sample * talker.motion_std + talker.motion_mean)  # unclamped: keeps gradients
+        want = torch_lip_aperture(motion)
+        weight = (~prefix_mask).float() * (1.0 + config.ears_closure_boost * (want < LIPS_CLOSED_APERTURE).float())
+        losses["L_aperture"] = ((got - want).abs() * weight).sum() / weight.sum()
+    return losses
+
+
 def adapt_ears(
     config,
     talker: DiffusionTalker,
@@ -91,7 +127,6 @@ def adapt_ears(
     encoder.train().requires_grad_(True)
     params = list(encoder.parameters())
     optimizer = torch.optim.AdamW(params, lr=config.ears_lr, weight_decay=0.0)
-    steps = talker.config.sampling_steps
     n_real = int(round(config.encoder_batch * config.ears_real_share))
     bar = progress_bar(config.ears_steps, "ears (phase C) L_motion", progress)
     warmup = min(50, config.ears_steps // 10 + 1)
@@ -105,28 +140,9 @@ def adapt_ears(
         crops_s, mel_s = encoder_crops(rng, synthetic, mels, n, config.encoder_batch - n_real, config.clean_view_prob)
         crops, mel_t = crops_r + crops_s, torch.cat([mel_r, mel_s])
         motion = torch.from_numpy(np.stack([c.motion[s : s + n] for c, s in crops]))  # (batch, n, 52)
-        x0 = talker.normalize(motion)
-        b = x0.shape[0]
-        feats = _encoder_to_frames(encoder, mel_t, n)
-        with torch.no_grad():
-            prosody = torch.from_numpy(np.stack([c.prosody[s : s + n] for c, s in crops]))
-            tokens = talker.personalizer(feats, prosody=prosody)  # the crop is its own reference (as in phase A2)
-        # Like every window after the first: the first frames continue a known prefix
-        k = config.ears_prefix_frames
-        with_prefix = torch.rand(b) < config.ears_prefix_prob
-        prefix_mask = (torch.arange(n) < k)[None] & with_prefix[:, None]
-        sample = unrolled_sample(talker, feats, tokens, torch.randn_like(x0), steps, x0, prefix_mask)
-        new = (~prefix_mask)[..., None].float() * talker.channel_weights
-        losses = {"L_motion": ((sample - x0) ** 2 * new).sum() / ((~prefix_mask).sum() * x0.shape[-1])}
-        total = losses["L_motion"]
-        if config.ears_aperture_weight > 0:
-            from core.rig.lip_measures import LIPS_CLOSED_APERTURE
-
-            got = torch_lip_aperture(sample * talker.motion_std + talker.motion_mean)  # unclamped: keeps gradients
-            want = torch_lip_aperture(motion)
-            weight = (~prefix_mask).float() * (1.0 + config.ears_closure_boost * (want < LIPS_CLOSED_APERTURE).float())
-            losses["L_aperture"] = ((got - want).abs() * weight).sum() / weight.sum()
-            total = total + config.ears_aperture_weight * losses["L_aperture"]
+        prosody = torch.from_numpy(np.stack([c.prosody[s : s + n] for c, s in crops]))
+        losses = sample_losses(config, talker, encoder, mel_t, motion, prosody)
+        total = losses["L_motion"] + config.ears_aperture_weight * losses.get("L_aperture", 0.0)
         if config.ears_anchor_weight > 0:
             # Clean synthetic crops: the drawn view may be degraded, so the anchor reads the clean view of each
             clean = torch.from_numpy(np.stack([mel_crop(mels[c.clip_id][0], s, n) for c, s in crops_s]))
