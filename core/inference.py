@@ -518,12 +518,12 @@ def load_shipped_talker(weights_dir: Path | str, model: str = "teacher") -> Diff
     return _torch_talker(tensors, metadata, weights_dir / model_file)
 
 
-def load_shipped_student(weights_dir: Path | str) -> tuple[StudentAudioEncoder, DiffusionTalker, dict]:
-    """The shipped student as torch modules (CPU, eval): its (folded) audio encoder, its talker and the file's
-    metadata, checked against the manifest: what phase C (core/training/adapt_ears.py) starts from."""
+def load_shipped_student(weights_dir: Path | str) -> tuple[StudentAudioEncoder, DiffusionTalker, dict, str]:
+    """The shipped student as torch modules (CPU, eval): its (folded) audio encoder, its talker, the file's metadata
+    and its sha256, checked against the manifest: what phase C (core/training/adapt_ears.py) starts from."""
     weights_dir = Path(weights_dir)
     model_file = MODEL_FILES["student"][0]
-    tensors, metadata, _ = load_listed_weights(weights_dir, model_file, read_manifest(weights_dir))
+    tensors, metadata, sha256 = load_listed_weights(weights_dir, model_file, read_manifest(weights_dir))
     _check_metadata(metadata, "student", weights_dir / model_file)
     path = weights_dir / model_file
     talker = _torch_talker(tensors, metadata, path)
@@ -531,7 +531,7 @@ def load_shipped_student(weights_dir: Path | str) -> tuple[StudentAudioEncoder, 
     spec = audio_encoder_spec(metadata, path)
     if spec["kind"] != "student":
         raise WeightsError(f"'{path}' has a {spec['kind']} audio encoder, not a student encoder to retrain; {FIX_HINT}")
-    return _student_encoder(spec, tensors, path), talker, dict(metadata)
+    return _student_encoder(spec, tensors, path), talker, dict(metadata), sha256
 
 
 def _torch_talker(tensors: Mapping[str, np.ndarray], metadata: Mapping, path: Path) -> DiffusionTalker:

@@ -387,8 +387,9 @@ def test_phase_c_retrains_only_the_students_ears_on_real_speech(trained_teacher,
     log = [json.loads(line) for line in (tmp_path / "ears" / "log.jsonl").read_text().splitlines()]
     motion = [e["L_motion"] for e in log if e["phase"] == "ears"]
     assert len(motion) == 8 and {e["phase"] for e in log} == {"ears"} and all("L_aperture" in e for e in log)
-    before_encoder, before, _ = load_shipped_student(base)
-    after_encoder, after, _ = load_shipped_student(adapted)
+    before_encoder, before, _, before_sha = load_shipped_student(base)
+    after_encoder, after, _, _ = load_shipped_student(adapted)
+    assert summary["ears_from"]["student_sha256"] == before_sha
     # The ears learnt through the frozen sampler: on the same crops, noise and style, the new ears' samples are closer
     # to the motion than the old ones'
     from core.audio import load_audio

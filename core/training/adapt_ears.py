@@ -35,10 +35,6 @@ from core.training.encoder_crops import encoder_crops, encoder_to_motion_frames,
 from core.training.train_steps import optimizer_step, progress_bar
 
 
-def _encoder_to_frames(encoder: StudentAudioEncoder, mel: torch.Tensor, frames: int) -> torch.Tensor:
-    return encoder_to_motion_frames(encoder(mel), frames, 30.0)
-
-
 def torch_lip_aperture(weights: torch.Tensor) -> torch.Tensor:
     """lip_measures.lip_aperture of ARKit-52 weights (..., 52) in torch (differentiable): (...)."""
     from core.rig.arkit import ARKIT_NAMES, LIP_APERTURE_TERMS
@@ -85,7 +81,7 @@ def sample_losses(
 
     n = motion.shape[1]
     x0 = talker.normalize(motion)
-    feats = _encoder_to_frames(encoder, mel, n)
+    feats = encoder_to_motion_frames(encoder(mel), n, 30.0)
     with torch.no_grad():
         tokens = talker.personalizer(feats, prosody=prosody)  # the crop is its own reference (as in phase A2)
     if prefix_mask is None:

@@ -572,9 +572,12 @@ def distill_round(
     return last
 
 
+NEUTRAL_CLIPS = 200  # the neutral clips whose mean emotion embedding is the student's "neutral"
+
+
 def _update_neutral(student: DiffusionTalker, clips: list[TrainingClip], dim_slice: slice) -> None:
     """The student's neutral emotion embedding (emotion_strength = 0): mean over neutral clips, on its features."""
-    neutral = [c for c in clips if c.emotion == "neutral"][:200]
+    neutral = [c for c in clips if c.emotion == "neutral"][:NEUTRAL_CLIPS]
     if not neutral:
         return
     with torch.no_grad():
@@ -764,10 +767,7 @@ def _ears_only(config: DistillConfig, train, real, wavs, real_wavs, record: dict
         )
     if config.ears_steps < 1:
         raise ValueError("phase C (ears_from) needs ears_steps > 0")
-    encoder, student, metadata = load_shipped_student(Path(config.ears_from))
-    from core.weights_io import manifest_sha256, read_manifest
-
-    start_sha = manifest_sha256(read_manifest(Path(config.ears_from)), "student.safetensors", Path(config.ears_from))
+    encoder, student, metadata, start_sha = load_shipped_student(Path(config.ears_from))
     record["ears_from"] = {
         "weights": config.ears_from,
         "student_sha256": start_sha,
@@ -777,12 +777,10 @@ def _ears_only(config: DistillConfig, train, real, wavs, real_wavs, record: dict
     mels = _mel_views(config, wavs, babble_pool, progress, "train")
     del babble_pool
     record["ears"] = adapt_ears(config, student, encoder, train + real, {c.clip_id for c in train}, mels, log, progress)
-    extra = {
-        c.clip_id: student_features_of_mel(encoder, c, mels[c.clip_id][0]) for c in train if c.emotion == "neutral"
-    }
-    _update_neutral(
-        student, _paired([c for c in train if c.clip_id in extra], extra), slice(train[0].audio.shape[1], None)
-    )
+    # The neutral emotion from the new ears' features (the clips _update_neutral reads: the first neutral ones)
+    neutral = [c for c in train if c.emotion == "neutral"][:NEUTRAL_CLIPS]
+    extra = {c.clip_id: student_features_of_mel(encoder, c, mels[c.clip_id][0]) for c in neutral}
+    _update_neutral(student, _paired(neutral, extra), slice(train[0].audio.shape[1], None))
     speakers, emotions = label_maps(train + real)
-    return {"student": student, "encoder": encoder, "folded": True, "speakers": speakers, "emotions": emotions,
-            **record, "summary": {"ears": record["ears"]}}  # fmt: skip
+    return {"student": student, "encoder": encoder, "speakers": speakers, "emotions": emotions, **record,
+            "summary": {"ears": record["ears"]}}  # fmt: skip

@@ -126,9 +126,9 @@ def distill_and_export(config, weights_dir: Path | None) -> dict:
     student, encoder = result["student"], result["encoder"]
     if encoder is None:
         raise ValueError("the student without its own encoder (student_encoder=false) is an ablation; it does not ship")
-    # The same function with ~128 k fewer parameters: the encoder's output layer folded into the audio inputs
-    ears = bool(result.get("ears_from"))
-    if not result.get("folded"):  # phase C retrains an already shipped (folded) student
+    ears = bool(result.get("ears_from"))  # phase C retrains an already shipped student: folded already
+    if not ears:
+        # The same function with ~128 k fewer parameters: the encoder's output layer folded into the audio inputs
         encoder, student = fold_student_audio_path(encoder, student)
     styles = style_library_from_clips(student, clips, student_feature_function(encoder, data))
     shas = save_student(
