@@ -410,11 +410,38 @@ def _head_for_keys(context: bpy.types.Context) -> bpy.types.Object:
     return obj
 
 
-def _report_generated(operator: bpy.types.Operator, obj: bpy.types.Object, written: list[str], kept: list[str]) -> None:
+def _generate_keys_and_report(
+    operator: bpy.types.Operator,
+    context: bpy.types.Context,
+    obj: bpy.types.Object,
+    landmarks: dict | None,
+    front: str = "AUTO",
+    up: str = "AUTO",
+    fill_empty_keys: bool = True,
+    make_active: bool = False,
+) -> set[str]:
+    """Generate Keys on `obj` (landmarks in local coordinates, None: proposed), then the landmark empties go and the
+    operator reports what it wrote; on failure nothing changes (not even the selection) and it says why."""
+    from core.runtime import FaceNotFoundError
+
+    from .key_transfer import generate_keys, remove_landmark_empties
+
+    try:
+        written, kept, _ = generate_keys(obj, landmarks, front, up, fill_empty_keys)
+    except (FaceNotFoundError, ValueError) as exc:
+        operator.report({"ERROR"}, f"No keys added to '{obj.name}': {exc}")
+        return {"CANCELLED"}
+    if make_active:  # the head, not the landmark empty that was active (the empties are about to go)
+        for other in context.view_layer.objects:
+            other.select_set(False)
+        obj.select_set(True)
+        context.view_layer.objects.active = obj
+    remove_landmark_empties(obj)
     kept_text = f"; kept your existing {', '.join(kept[:8])}{', ...' if len(kept) > 8 else ''}" if kept else ""
     operator.report(
         {"INFO"}, f"Generated {len(written)} ARKit shape keys on '{obj.name}' from the template face{kept_text}"
     )
+    return {"FINISHED"}
 
 
 class DIFFUSIONTALKER_OT_add_arkit_keys(bpy.types.Operator):
@@ -458,9 +485,7 @@ class DIFFUSIONTALKER_OT_add_arkit_keys(bpy.types.Operator):
         return bpy.ops.diffusiontalker.place_landmarks(front_axis=self.front_axis, up_axis=self.up_axis)
 
     def execute(self, context: bpy.types.Context) -> set[str]:
-        from core.runtime import FaceNotFoundError
-
-        from .key_transfer import generate_keys, landmark_empties, read_landmarks, remove_landmark_empties
+        from .key_transfer import landmark_empties, read_landmarks
 
         try:
             obj = _head_for_keys(context)
@@ -476,14 +501,9 @@ class DIFFUSIONTALKER_OT_add_arkit_keys(bpy.types.Operator):
             self.report({"INFO"}, f"Added {added} ARKit shape keys to '{obj.name}'")
             return {"FINISHED"}
         landmarks = read_landmarks(obj) if landmark_empties(obj) else None
-        try:
-            written, kept, _ = generate_keys(obj, landmarks, self.front_axis, self.up_axis, self.fill_empty_keys)
-        except (FaceNotFoundError, ValueError) as exc:
-            self.report({"ERROR"}, f"No keys added to '{obj.name}': {exc}")
-            return {"CANCELLED"}
-        remove_landmark_empties(obj)
-        _report_generated(self, obj, written, kept)
-        return {"FINISHED"}
+        return _generate_keys_and_report(
+            self, context, obj, landmarks, self.front_axis, self.up_axis, self.fill_empty_keys
+        )
 
 
 class DIFFUSIONTALKER_OT_place_landmarks(bpy.types.Operator):
@@ -539,9 +559,7 @@ class DIFFUSIONTALKER_OT_generate_keys(bpy.types.Operator):
     )
 
     def execute(self, context: bpy.types.Context) -> set[str]:
-        from core.runtime import FaceNotFoundError
-
-        from .key_transfer import generate_keys, landmark_empties, read_landmarks, remove_landmark_empties
+        from .key_transfer import landmark_empties, read_landmarks
 
         try:
             obj = _head_for_keys(context)
@@ -551,18 +569,9 @@ class DIFFUSIONTALKER_OT_generate_keys(bpy.types.Operator):
         if not landmark_empties(obj):
             self.report({"ERROR"}, f"'{obj.name}' has no landmark empties; run Place Landmarks (or Add ARKit Keys)")
             return {"CANCELLED"}
-        try:
-            written, kept, _ = generate_keys(obj, read_landmarks(obj), fill_empty_keys=self.fill_empty_keys)
-        except (FaceNotFoundError, ValueError) as exc:
-            self.report({"ERROR"}, f"No keys added to '{obj.name}': {exc}")
-            return {"CANCELLED"}
-        for other in context.view_layer.objects:
-            other.select_set(False)
-        obj.select_set(True)
-        context.view_layer.objects.active = obj
-        remove_landmark_empties(obj)
-        _report_generated(self, obj, written, kept)
-        return {"FINISHED"}
+        return _generate_keys_and_report(
+            self, context, obj, read_landmarks(obj), fill_empty_keys=self.fill_empty_keys, make_active=True
+        )
 
 
 class DIFFUSIONTALKER_OT_add_style_from_clip(bpy.types.Operator):

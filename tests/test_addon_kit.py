@@ -38,6 +38,19 @@ def registered_addon() -> Iterator[object]:
         bpy.ops.wm.read_factory_settings(use_empty=True)
 
 
+def registered_addon_with_weights(monkeypatch, weights) -> Iterator[object]:
+    """Fixture body: registered_addon with `weights` as the shipped weights folder (its model in use, 30 fps)."""
+    from diffusiontalker_addon import engine
+
+    monkeypatch.setattr(engine, "default_weights_dir", lambda: weights)
+    for registered in registered_addon():
+        engine.use_engine(None)
+        engine.forget_loaded_engines()
+        bpy.context.scene.render.fps = 30
+        yield registered
+        engine.forget_loaded_engines()
+
+
 def make_face(name: str = "Face", key_names: tuple[str, ...] | list[str] = ARKIT_NAMES, active: bool = True):
     """A small mesh object with a basis plus `key_names` shape keys (each moves one vertex a little)."""
     mesh = bpy.data.meshes.new(name)

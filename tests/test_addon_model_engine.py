@@ -7,7 +7,7 @@ import shutil
 from types import SimpleNamespace
 
 import pytest
-from test_addon_kit import bpy, make_clip, make_face, registered_addon, scene_dump
+from test_addon_kit import bpy, make_clip, make_face, registered_addon, registered_addon_with_weights, scene_dump
 from test_inference import write_tiny_student
 
 from core.reference_engine import ReferenceTargetsEngine
@@ -23,16 +23,10 @@ def tiny_weights(tmp_path_factory):
 @pytest.fixture
 def model_addon(tiny_weights, tmp_path, monkeypatch):
     """The add-on registered with the tiny student as its shipped weights and a private user-styles file."""
-    from diffusiontalker_addon import engine, user_styles
+    from diffusiontalker_addon import user_styles
 
-    monkeypatch.setattr(engine, "default_weights_dir", lambda: tiny_weights)
     monkeypatch.setattr(user_styles, "library_path", lambda: tmp_path / "user" / "user_styles.safetensors")
-    for registered in registered_addon():
-        engine.use_engine(None)
-        engine.forget_loaded_engines()
-        bpy.context.scene.render.fps = 30
-        yield registered
-        engine.forget_loaded_engines()
+    yield from registered_addon_with_weights(monkeypatch, tiny_weights)
 
 
 def test_the_numpy_backend_preference_loads_the_student_and_labels_it(tiny_weights):

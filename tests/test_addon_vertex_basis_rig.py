@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from test_addon_kit import bpy, registered_addon
+from test_addon_kit import bpy, registered_addon_with_weights
 from test_rig_descriptor import grid_vertices, vertex_basis_rig, write_rig_student, write_voice
 
 from core.animation_job import Animation
@@ -21,15 +21,7 @@ def rig_weights(tmp_path_factory):
 @pytest.fixture
 def rig_addon(rig_weights, monkeypatch):
     """The add-on registered with the vertex-basis student as its shipped weights."""
-    from diffusiontalker_addon import engine
-
-    monkeypatch.setattr(engine, "default_weights_dir", lambda: rig_weights)
-    for registered in registered_addon():
-        engine.use_engine(None)
-        engine.forget_loaded_engines()
-        bpy.context.scene.render.fps = 30
-        yield registered
-        engine.forget_loaded_engines()
+    yield from registered_addon_with_weights(monkeypatch, rig_weights)
 
 
 def make_grid(name: str = "Grid", vertices: np.ndarray | None = None):
