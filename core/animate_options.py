@@ -4,8 +4,9 @@ The CLI's `animate` (core/cli.py) and batch.py add argparse flags with `add_flag
 operator properties and scene settings from the same entries (diffusiontalker_addon/properties.py). Each option has
 one name, type, default, allowed range and description; a value outside the range (or NaN / infinite) is refused
 everywhere with the same words (`OptionValueError`), never clamped silently and never turned into an all-NaN take.
-The constants an animate request depends on (audio formats, blink default, style defaults, sample rate) are
-defined once too and imported from here.
+The audio formats are defined here; the other constants a request depends on each have one home (sample rate:
+core/audio.py, blink default: core/blink_layer.py, style defaults: core/style_library.py), and
+core/animation_job.py's `AnimationRequest` takes its defaults from `ANIMATE_OPTIONS`.
 """
 
 from __future__ import annotations
@@ -15,11 +16,9 @@ import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from core.audio import DEFAULT_SAMPLE_RATE
 from core.blink_layer import DEFAULT_BLINKS_PER_MINUTE
 from core.style_library import DEFAULT_IDENTITY, NEUTRAL_EMOTION
 
-SAMPLE_RATE = DEFAULT_SAMPLE_RATE  # Hz: every recording is decoded to 16 kHz mono before the model hears it
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3")  # what every front end accepts
 AUDIO_FILE_GLOB = ";".join(f"*{suffix}" for suffix in AUDIO_SUFFIXES)  # Blender's file browser filter
 

@@ -14,7 +14,7 @@ from typing import Protocol
 
 import numpy as np
 
-from core.blink_layer import DEFAULT_BLINKS_PER_MINUTE
+from core.animate_options import OPTIONS_BY_NAME
 from core.rig.descriptor import ARKIT52, RigDescriptor
 
 
@@ -22,17 +22,21 @@ class JobCancelled(Exception):
     """Raised inside an engine when the job's cancel flag is set; nothing is produced."""
 
 
+_DEFAULT = {name: option.default for name, option in OPTIONS_BY_NAME.items()}
+
+
 @dataclass
 class AnimationRequest:
     audio_path: Path
-    identity: str = "default"
-    emotion: str = "neutral"
-    emotion_strength: float = 1.0
-    seed: int = 0
-    fps: float = 30.0
-    steps: int | None = None  # None: the engine's own default
+    # Defaults: the animate options' (core/animate_options.py), so every front end and a bare request agree
+    identity: str = _DEFAULT["identity"]
+    emotion: str = _DEFAULT["emotion"]
+    emotion_strength: float = _DEFAULT["emotion_strength"]
+    seed: int = _DEFAULT["seed"]
+    fps: float = _DEFAULT["fps"]
+    steps: int | None = _DEFAULT["steps"]  # None: the engine's own default
     # Blinks a minute laid over the model's eyelids (core/blink_layer.py); 0 = only the model's own.
-    blinks_per_minute: float = DEFAULT_BLINKS_PER_MINUTE
+    blinks_per_minute: float = _DEFAULT["blinks_per_minute"]
     # Already decoded 16 kHz mono samples of audio_path (the add-on decodes with Blender's `aud` to check the file,
     # and a stock Blender has no soundfile); None: the engine reads audio_path itself.
     audio: np.ndarray | None = field(default=None, repr=False)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-DEFAULT_SAMPLE_RATE = 16_000
+SAMPLE_RATE = 16_000  # Hz, mono: the one rate every recording is decoded to before a model hears it
 MIN_SPEECH_SECONDS = 0.25  # shorter than one syllable: nothing to animate
 SILENCE_PEAK = 1e-3  # about -60 dBFS: a peak below this is a muted or unplugged microphone
 
@@ -70,9 +70,7 @@ def audio_info(path: Path | str) -> AudioInfo:
     )
 
 
-def load_audio(
-    path: Path | str, sample_rate: int = DEFAULT_SAMPLE_RATE, max_seconds: float | None = None
-) -> np.ndarray:
+def load_audio(path: Path | str, sample_rate: int = SAMPLE_RATE, max_seconds: float | None = None) -> np.ndarray:
     """Decode an audio file to mono float32 in [-1, 1] at `sample_rate`.
 
     Stereo is mixed down, any input rate is resampled. Raises AudioError for a missing, unreadable,
@@ -107,7 +105,7 @@ def load_audio(
     return np.clip(audio, -1.0, 1.0).astype(np.float32, copy=False)
 
 
-def validate_speech_audio(audio: np.ndarray, sample_rate: int = DEFAULT_SAMPLE_RATE, name: str = "audio") -> None:
+def validate_speech_audio(audio: np.ndarray, sample_rate: int = SAMPLE_RATE, name: str = "audio") -> None:
     """Raise AudioError unless `audio` (mono samples) is long enough and not silent to animate a face from."""
     audio = np.asarray(audio)
     if audio.ndim != 1:
@@ -129,7 +127,7 @@ def validate_speech_audio(audio: np.ndarray, sample_rate: int = DEFAULT_SAMPLE_R
         )
 
 
-def save_wav(path: Path | str, audio: np.ndarray, sample_rate: int = DEFAULT_SAMPLE_RATE) -> Path:
+def save_wav(path: Path | str, audio: np.ndarray, sample_rate: int = SAMPLE_RATE) -> Path:
     """Write mono (samples,) or multichannel (samples, channels) float audio as 16-bit PCM wav; creates folders."""
     import soundfile as sf
 

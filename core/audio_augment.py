@@ -27,7 +27,8 @@ from typing import Any
 import numpy as np
 import soundfile as sf
 
-SAMPLE_RATE = 16000
+from core.audio import SAMPLE_RATE
+
 NOISE_COLOURS = ("white", "pink", "brown")
 BAND_KINDS = ("telephone", "11k", "22k")
 CODECS = ("mp3", "ogg")

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from core.audio import SAMPLE_RATE
+
 _FRAMES_PER_CHUNK = 1024  # frames per vectorised block: bounds memory on long recordings
 _DIGITAL_SILENCE_DB = -80.0  # mean square below this (rms 1e-4) is never voiced, even in an all-quiet file
 
@@ -45,7 +47,7 @@ class PitchAccent:
 
 def track_f0(
     audio: np.ndarray,
-    sample_rate: int = 16_000,
+    sample_rate: int = SAMPLE_RATE,
     hop_s: float = 0.01,
     fmin: float = 60.0,
     fmax: float = 500.0,

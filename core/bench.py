@@ -29,17 +29,17 @@ REPO = Path(__file__).resolve().parents[1]
 
 def join_clips(corpus: Path, split: str, seconds: float, out: Path) -> Path:
     """Concatenate a split's wavs (in splits.json order, repeating if needed) into one `seconds`-long wav."""
-    from core.audio import load_audio, save_wav
+    from core.audio import SAMPLE_RATE, load_audio, save_wav
     from core.training.corpus_features import read_splits
 
     ids = read_splits(corpus)[split]
     pieces, total, i = [], 0, 0
-    while total < seconds * 16000:
+    while total < seconds * SAMPLE_RATE:
         audio = load_audio(corpus / f"{ids[i % len(ids)]}.wav")
         pieces.append(audio)
         total += audio.size
         i += 1
-    return save_wav(out, np.concatenate(pieces)[: int(seconds * 16000)])
+    return save_wav(out, np.concatenate(pieces)[: int(seconds * SAMPLE_RATE)])
 
 
 def _join_regions(frames: int, window_frames: int, prefix_frames: int, crossfade_frames: int) -> list[slice]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from core.audio import SAMPLE_RATE
 from core.data.face_life import blink_track, plan_blinks
 from core.rig.descriptor import ARKIT52, RigDescriptor
 
@@ -24,7 +25,7 @@ _SPACING_TO_OWN_BLINK_S = 1.5
 def pause_onsets_from_audio(audio16k: np.ndarray, min_pause_s: float = 0.15) -> np.ndarray:
     """Seconds where a pause of at least `min_pause_s` begins (energy well under the loud part of the recording)."""
     x = np.asarray(audio16k, dtype=np.float64).reshape(-1)
-    hop = round(_HOP_S * 16_000)
+    hop = round(_HOP_S * SAMPLE_RATE)
     hops = x.size // hop
     if hops < 2:
         return np.zeros(0)

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from core import metrics
+from core.audio import SAMPLE_RATE
 from core.style_library import DEFAULT_IDENTITY, NEUTRAL_EMOTION
 from core.training.corpus_features import split_clip_ids
 
@@ -52,7 +53,7 @@ class EvalClip:
 
     @property
     def seconds(self) -> float:
-        return self.audio.size / 16_000
+        return self.audio.size / SAMPLE_RATE
 
 
 def load_eval_clips(data: Path, splits: str | list[str], ids: list[str] | None = None) -> list[EvalClip]:

@@ -19,12 +19,12 @@ from __future__ import annotations
 
 import numpy as np
 
+from core.audio import SAMPLE_RATE
 from core.audio_pitch import track_f0
 
 PROSODY_DIM = 6
 PROSODY_VERSION = 1  # bump when the channels change: cached prosody is keyed by it
 _HOP_S = 0.01
-_SAMPLE_RATE = 16_000
 
 
 class ProsodyEncoder:
@@ -42,7 +42,7 @@ class ProsodyEncoder:
         x = np.asarray(audio16k, dtype=np.float32).reshape(-1)
         if x.size == 0:
             raise ValueError("no audio to take prosody from: the clip is empty")
-        track = track_f0(x, _SAMPLE_RATE, hop_s=_HOP_S)
+        track = track_f0(x, SAMPLE_RATE, hop_s=_HOP_S)
         hops = track.f0_hz.shape[0]
         level_db = _hop_levels_db(x, hops)  # (hops,)
         voiced = track.voiced
@@ -92,8 +92,8 @@ def prosody_on_frames(per_hop: np.ndarray, frames: int, fps: float) -> np.ndarra
 
 def _hop_levels_db(x: np.ndarray, hops: int) -> np.ndarray:
     """Level in dBFS of a 25 ms window centred on each 10 ms hop (floored at -100 dB)."""
-    hop = round(_HOP_S * _SAMPLE_RATE)
-    window = round(0.025 * _SAMPLE_RATE)
+    hop = round(_HOP_S * SAMPLE_RATE)
+    window = round(0.025 * SAMPLE_RATE)
     padded = np.concatenate([np.zeros(window // 2, np.float32), x, np.zeros(window + hops * hop, np.float32)])
     squares = np.concatenate([[0.0], np.cumsum(padded.astype(np.float64) ** 2)])
     starts = np.arange(hops) * hop

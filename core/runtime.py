@@ -26,7 +26,6 @@ from core.animate_options import (
     BLENDER,
     CLI,
     OPTIONS_BY_NAME,
-    SAMPLE_RATE,
     AnimateOption,
     OptionValueError,
     add_flags,
@@ -49,7 +48,7 @@ from core.animation_job import (
 
 # Audio: loading any rate / channel count as 16 kHz mono, checks, resampling.
 from core.audio import (
-    DEFAULT_SAMPLE_RATE,
+    SAMPLE_RATE,
     AudioError,
     load_audio,
     resample_audio,
@@ -122,7 +121,6 @@ __all__ = [
     "BILABIALS",
     "DEFAULT_BLINKS_PER_MINUTE",
     "DEFAULT_IDENTITY",
-    "DEFAULT_SAMPLE_RATE",
     "DEMO_EMOTION",
     "DEMO_FPS",
     "DEMO_SEED",

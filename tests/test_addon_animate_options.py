@@ -172,3 +172,31 @@ def test_front_ends_restate_no_option_or_constant(path):
     for what, pattern in restated.items():
         found = re.search(pattern, source)
         assert found is None, f"{path} restates {what}: {found.group(0)!r}"
+
+
+def test_the_sample_rate_is_a_number_in_one_module_only():
+    """16 kHz is core/audio.py's SAMPLE_RATE; any other core module that spells the number out (as a value, not in a
+    message such as an ffmpeg hint) would drift from it."""
+    import ast
+
+    spelled = []
+    for path in sorted((REPO / "core").rglob("*.py")):
+        if path == REPO / "core" / "audio.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Constant) and type(node.value) in (int, float) and node.value == 16000:
+                spelled.append(f"{path.relative_to(REPO)}:{node.lineno}")
+    assert spelled == []
+
+
+def test_a_bare_request_has_the_schemas_defaults():
+    """The engine, batch and the add-on all build an AnimationRequest: its own defaults are the options'."""
+    import dataclasses
+
+    from core.animation_job import AnimationRequest
+
+    fields = {field.name: field.default for field in dataclasses.fields(AnimationRequest)}
+    shared = [option for option in ANIMATE_OPTIONS if option.name in fields]
+    assert {option.name for option in shared} >= {"identity", "emotion", "emotion_strength", "seed", "fps", "steps"}
+    for option in shared:
+        assert fields[option.name] == option.default, option.name

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import numpy as np
 
+from core.audio import SAMPLE_RATE
 from core.rig.arkit import ARKIT_NAMES, NUM_CHANNELS
 
-SAMPLE_RATE = 16_000
 DEFAULT_FPS = 30.0
 
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from core.audio import SAMPLE_RATE
 from core.audio_pitch import find_pitch_accents, track_f0
 from core.data.articulation_styles import SpeakerArticulation, articulation_for_speaker, stable_name_seed
 from core.data.coarticulation import (
@@ -63,7 +64,7 @@ def synthesize_face_targets(
     emotion: str,
     audio: np.ndarray | None = None,
     seed: int = 0,
-    sample_rate: int = 16000,
+    sample_rate: int = SAMPLE_RATE,
 ) -> np.ndarray:
     """(frames, 52) float32 ARKit weights in [0, 1] for a timed phone sequence.
 

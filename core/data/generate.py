@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from core.audio import SAMPLE_RATE
 from core.data.clip import DEFAULT_FPS, Clip, save_clip
 from core.data.emotions import EMOTIONS
 
@@ -161,7 +162,7 @@ def make_clip(task: ClipTask, out_dir: Path) -> tuple[str, float, list[str]]:
 
     stem = _clip_stem(out_dir, task)
     utt = synthesize(task.text, task.voice, task.emotion, seed=task.seed, variation=1.0)
-    duration = len(utt.audio) / 16000
+    duration = len(utt.audio) / SAMPLE_RATE
     weights = synthesize_face_targets(
         utt.phones, utt.phone_times, duration, task.fps, speaker=task.voice, emotion=task.emotion,
         audio=utt.audio, seed=task.seed,

@@ -44,7 +44,7 @@ from pathlib import Path
 
 import numpy as np
 
-from core.audio import DEFAULT_SAMPLE_RATE, SILENCE_PEAK, load_audio, resample_audio, save_wav
+from core.audio import SAMPLE_RATE, SILENCE_PEAK, load_audio, resample_audio, save_wav
 
 MIN_CLIP_SECONDS = 0.5  # shorter than a word: little to learn from
 MAX_CLIP_SECONDS = 30.0  # longer clips are cut into parts no longer than this
@@ -348,24 +348,24 @@ def decode_clip(clip: FoundClip) -> np.ndarray:
     if clip.decoder == "drascula":
         raw = np.frombuffer(clip.path.read_bytes(), dtype=np.uint8)
         audio = (raw.astype(np.float32) - 128.0) / 128.0
-        return np.clip(resample_audio(audio, 11_025, DEFAULT_SAMPLE_RATE), -1.0, 1.0)
+        return np.clip(resample_audio(audio, 11_025, SAMPLE_RATE), -1.0, 1.0)
     if clip.decoder == "gsm":
         import soundfile as sf
 
         audio, rate = sf.read(
             str(clip.path), format="RAW", subtype="GSM610", samplerate=8000, channels=1, dtype="float32"
         )
-        return np.clip(resample_audio(audio, int(rate), DEFAULT_SAMPLE_RATE), -1.0, 1.0)
-    return load_audio(clip.path, DEFAULT_SAMPLE_RATE)
+        return np.clip(resample_audio(audio, int(rate), SAMPLE_RATE), -1.0, 1.0)
+    return load_audio(clip.path, SAMPLE_RATE)
 
 
 def split_long(audio: np.ndarray, max_seconds: float = MAX_CLIP_SECONDS) -> list[np.ndarray]:
     """Cut audio longer than max_seconds into equal parts, each cut moved to the quietest 20 ms within 2 s."""
-    limit = int(max_seconds * DEFAULT_SAMPLE_RATE)
+    limit = int(max_seconds * SAMPLE_RATE)
     if len(audio) <= limit:
         return [audio]
     parts = int(np.ceil(len(audio) / limit)) + 1  # one spare part leaves room to move cuts to pauses
-    hop, search = DEFAULT_SAMPLE_RATE // 50, 2 * DEFAULT_SAMPLE_RATE
+    hop, search = SAMPLE_RATE // 50, 2 * SAMPLE_RATE
     cuts = [0]
     for k in range(1, parts):
         centre = k * len(audio) // parts
@@ -378,7 +378,7 @@ def split_long(audio: np.ndarray, max_seconds: float = MAX_CLIP_SECONDS) -> list
 
 
 def usable(audio: np.ndarray) -> bool:
-    return len(audio) >= MIN_CLIP_SECONDS * DEFAULT_SAMPLE_RATE and float(np.abs(audio).max()) >= SILENCE_PEAK * 10
+    return len(audio) >= MIN_CLIP_SECONDS * SAMPLE_RATE and float(np.abs(audio).max()) >= SILENCE_PEAK * 10
 
 
 # ---------------------------------------------------------------- indexing
@@ -454,7 +454,7 @@ def _convert(clip: FoundClip, source: SpeechSource, out_dir: Path) -> list[dict]
                 "source": source.package,
                 "speaker": clip.speaker,
                 "language": clip.language or source.language,
-                "seconds": round(sf.info(str(path)).frames / DEFAULT_SAMPLE_RATE, 3),
+                "seconds": round(sf.info(str(path)).frames / SAMPLE_RATE, 3),
                 "transcript": transcript,
                 "licence": source.licence,
                 "aligned": False,

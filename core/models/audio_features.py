@@ -23,12 +23,12 @@ from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 import numpy as np
 
+from core.audio import SAMPLE_RATE
 from core.models.ctranslate2_whisper import WHISPER_SIZES, load_whisper_encoder
 
 if TYPE_CHECKING:
     import torch
 
-SAMPLE_RATE = 16_000
 MEL_BINS = 80
 MEL_FRAME_RATE = 100.0  # Whisper's STFT hop is 160 samples
 WHISPER_FRAME_RATE = 50.0  # conv2 has stride 2: one encoder frame per 2 mel frames

@@ -18,7 +18,8 @@ import functools
 
 import numpy as np
 
-SAMPLE_RATE = 16_000
+from core.audio import SAMPLE_RATE
+
 N_FFT = 400
 HOP = 160
 MEL_BINS = 80
