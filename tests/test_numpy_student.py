@@ -143,6 +143,28 @@ def test_denoiser_with_long_attention_window_and_default_config_matches():
         )
 
 
+@pytest.mark.parametrize("frames", [21, 47, 100])
+def test_banded_denoiser_attention_matches_torch_full_attention(frames):
+    """A window short against the frames takes the banded path (numpy_student._denoiser_attention): the same numbers
+    as torch's masked full attention, for lengths that are not whole blocks, with a prefix and null conditions."""
+    config = DenoiserConfig(audio_dim=24, style_dim=16, style_tokens=2, width=32, layers=2, heads=4, attention_window=4)
+    denoiser = randomize(MotionDenoiser(config), 5)
+    state = {f"denoiser.{k}": v for k, v in numpy_state(denoiser).items()}
+    state.update(motion_mean=np.zeros(52, np.float32), motion_std=np.ones(52, np.float32))
+    numpy_talker = NumpyTalker(state, {"personalizer": {}, "denoiser": config.__dict__})
+    assert 4 * config.attention_window < frames  # the banded path, not the full-attention fallback
+    x_t, audio, style = torch.randn(2, frames, 52), torch.randn(2, frames, 24), torch.randn(2, 2, 16)
+    prefix, prefix_mask = torch.randn(2, frames, 52), (torch.arange(frames) < 6).expand(2, frames)
+    with torch.no_grad():
+        for a, s in ((audio, style), (None, None)):
+            expected = denoiser(x_t, 0.3, a, s, prefix=prefix, prefix_mask=prefix_mask)
+            got = numpy_talker.denoiser_forward(
+                x_t.numpy(), 0.3, None if a is None else a.numpy(), None if s is None else s.numpy(),
+                prefix.numpy(), prefix_mask.numpy(),
+            )  # fmt: skip
+            close(got, expected)
+
+
 def test_two_step_generation_matches_torch_from_the_same_noise(talker, numpy_talker):
     audio = torch.randn(1, 50, 16)
     style = talker.encode_style(torch.randn(1, 20, 16))
