@@ -364,6 +364,34 @@ def test_torch_lip_aperture_is_the_metrics_lip_aperture():
     assert (got[0] == 0).all() and got[1:].std() > 0
 
 
+def test_a_grown_encoder_starts_as_the_one_it_grows_from_and_learns_in_its_new_blocks():
+    from core.models.student_audio_encoder import StudentAudioEncoder, StudentEncoderConfig
+    from core.training.adapt_ears import grow_encoder
+
+    torch.manual_seed(0)
+    encoder = StudentAudioEncoder(StudentEncoderConfig.tiny(conv_module_kernel=5, output_folded=True)).eval()
+    with torch.no_grad():
+        for tensor in encoder.state_dict().values():
+            tensor.add_(0.1 * torch.randn_like(tensor))
+    grown = grow_encoder(encoder, 2)
+    assert grown.config.attention_layers == encoder.config.attention_layers + 2 and grown_is_new(grown, encoder)
+    mel = torch.randn(2, 80, 57)
+    with torch.no_grad():
+        torch.testing.assert_close(grown(mel), encoder(mel), rtol=0, atol=1e-6)
+    grown.train()
+    grown(mel).pow(2).mean().backward()
+    new_block = grown.blocks[-1]
+    assert new_block.attn.proj.weight.grad.abs().max() > 0 and new_block.ff[-1].weight.grad.abs().max() > 0
+    assert grow_encoder(encoder, 0) is encoder
+    with pytest.raises(ValueError, match="ears_grow_blocks"):
+        grow_encoder(encoder, -1)
+
+
+def grown_is_new(grown, encoder) -> bool:
+    """The grown encoder is its own module: training it leaves the one it grew from as it was."""
+    return all(a.data_ptr() != b.data_ptr() for a, b in zip(grown.parameters(), encoder.parameters(), strict=False))
+
+
 def test_phase_c_retrains_only_the_students_ears_on_real_speech(trained_teacher, corpus, tmp_path):
     from core.inference import load_engine, load_shipped_student
     from core.training.distill import DistillConfig
@@ -380,7 +408,8 @@ def test_phase_c_retrains_only_the_students_ears_on_real_speech(trained_teacher,
     base = tmp_path / "base"
     distill_and_export(DistillConfig.from_dict({**values, "run_dir": str(tmp_path / "run")}), base)
     ears = {**values, "real_speech": str(tmp_path / "real"), "augment_views": 1, "ears_from": str(base),
-            "ears_steps": 40, "ears_lr": 3e-3, "ears_aperture_weight": 1.0, "run_dir": str(tmp_path / "ears")}  # fmt: skip
+            "ears_steps": 40, "ears_lr": 3e-3, "ears_aperture_weight": 1.0, "ears_grow_blocks": 1,
+            "run_dir": str(tmp_path / "ears")}  # fmt: skip
     adapted = tmp_path / "adapted"
     summary = distill_and_export(DistillConfig.from_dict(ears), adapted)
     assert summary["ears_from"]["weights"] == str(base) and "ears" in summary["summary"]
@@ -390,6 +419,8 @@ def test_phase_c_retrains_only_the_students_ears_on_real_speech(trained_teacher,
     before_encoder, before, _, before_sha = load_shipped_student(base)
     after_encoder, after, _, _ = load_shipped_student(adapted)
     assert summary["ears_from"]["student_sha256"] == before_sha
+    # ears_grow_blocks: one more attention block, saved with its config (the numpy engine below runs it)
+    assert after_encoder.config.attention_layers == before_encoder.config.attention_layers + 1
     # The ears learnt through the frozen sampler: on the same crops, noise and style, the new ears' samples are closer
     # to the motion than the old ones'
     from core.audio import load_audio

@@ -99,6 +99,31 @@ def sample_losses(
     return losses
 
 
+def grow_encoder(encoder: StudentAudioEncoder, blocks: int) -> StudentAudioEncoder:
+    """`encoder` with `blocks` more attention blocks after its own, each starting as the identity (the residual
+    branches' last layers zero: attention projection, convolution, feed-forward output), so the grown encoder
+    computes exactly what `encoder` does and phase C trains the new capacity from there."""
+    if blocks < 0:
+        raise ValueError(f"ears_grow_blocks must be >= 0, got {blocks}")
+    if blocks == 0:
+        return encoder
+    from core.models.student_audio_encoder import StudentEncoderConfig
+
+    layers = encoder.config.attention_layers
+    config = StudentEncoderConfig.from_dict({**encoder.config.to_dict(), "attention_layers": layers + blocks})
+    grown = StudentAudioEncoder(config)
+    _, unexpected = grown.load_state_dict(encoder.state_dict(), strict=False)
+    if unexpected:
+        raise ValueError(f"the grown encoder lacks tensors of the one it grows from: {unexpected[:3]}")
+    with torch.no_grad():
+        for block in grown.blocks[layers:]:
+            for layer in (block.attn.proj, block.ff[-1], block.conv):
+                if layer is not None:
+                    layer.weight.zero_()
+                    layer.bias.zero_()
+    return grown.to(next(encoder.parameters()).device).eval()
+
+
 def adapt_ears(
     config,
     talker: DiffusionTalker,

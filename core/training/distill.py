@@ -132,6 +132,7 @@ class DistillConfig:
     ears_anchor_weight: float = 1.0
     ears_aperture_weight: float = 0.0  # L_aperture: the lip opening of the sample vs the target's
     ears_closure_boost: float = 4.0  # frames where the target's lips are shut count this much more in L_aperture
+    ears_grow_blocks: int = 0  # attention blocks added to the encoder before phase C, starting as the identity
     cache_dir: str = str(DEFAULT_CACHE_DIR)
     threads: int = 2
     feature_jobs: int = 2
@@ -759,7 +760,7 @@ def distill(config: DistillConfig, progress: bool = True) -> dict:
 def _ears_only(config: DistillConfig, train, real, wavs, real_wavs, record: dict, log, progress: bool) -> dict:
     """Phase C alone: the student of `config.ears_from` with its encoder retrained (core/training/adapt_ears.py)."""
     from core.inference import load_shipped_student
-    from core.training.adapt_ears import adapt_ears
+    from core.training.adapt_ears import adapt_ears, grow_encoder
 
     if not real:
         raise ValueError(
@@ -768,6 +769,7 @@ def _ears_only(config: DistillConfig, train, real, wavs, real_wavs, record: dict
     if config.ears_steps < 1:
         raise ValueError("phase C (ears_from) needs ears_steps > 0")
     encoder, student, metadata, start_sha = load_shipped_student(Path(config.ears_from))
+    encoder = grow_encoder(encoder, config.ears_grow_blocks)
     record["ears_from"] = {
         "weights": config.ears_from,
         "student_sha256": start_sha,
