@@ -18,9 +18,8 @@ hide are never formed), convolutions are one matmul over their taps, erf runs in
 
 from __future__ import annotations
 
-import functools
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 
 import numpy as np
 
@@ -36,12 +35,15 @@ _NEG_INF = np.float32(-np.inf)
 # ---- primitives (inputs channels-last unless noted) --------------------------------------------------------------
 
 
+_ERF_COEFFS = tuple(np.float32(c) for c in (0.254829592, -0.284496736, 1.421413741, -1.453152027, 1.061405429))
+
+
 def erf(x: np.ndarray) -> np.ndarray:
     """Abramowitz & Stegun 7.1.26 (|error| < 1.5e-7; float32 round-off adds about as much): numpy has no vectorised
     erf. In float32, like its input: GELU's erf is the largest single cost of the numpy student."""
     z = np.abs(x.astype(np.float32))
     t = np.float32(1.0) / (np.float32(1.0) + np.float32(0.3275911) * z)
-    c = [np.float32(v) for v in (0.254829592, -0.284496736, 1.421413741, -1.453152027, 1.061405429)]
+    c = _ERF_COEFFS
     poly = t * (c[0] + t * (c[1] + t * (c[2] + t * (c[3] + t * c[4]))))
     return np.sign(x).astype(np.float32) * (np.float32(1.0) - poly * np.exp(-z * z))
 
@@ -145,16 +147,16 @@ def _merge_heads(y: np.ndarray) -> np.ndarray:
 
 
 def _denoiser_attention(
-    p: _Params, x: np.ndarray, heads: int, cond: int, slopes: np.ndarray, window: int, bias: Callable[[], np.ndarray]
+    p: _Params, x: np.ndarray, heads: int, cond: int, slopes: np.ndarray, window: int, bias: np.ndarray | None
 ) -> np.ndarray:
     """MotionDenoiser's SelfAttention (fused qkv Linear, attention, proj) over [cond tokens, frames]: the condition
     tokens see each other; a frame sees them and the frames within +-window (ALiBi, MotionDenoiser.attention_bias).
-    With a window short against the frames, the frames' part is banded (_local_attention: the same numbers, without
-    the scores the bias would hide); else `bias()` (1, heads, tokens, tokens) masks full attention."""
+    `bias` (1, heads, tokens, tokens): full attention masked by it; None: the frames' part banded (_local_attention:
+    the same numbers, without the scores the bias would hide)."""
     qkv = p.linear("qkv", x)  # (batch, tokens, 3 width)
     q, k, v = (_split_heads(part, heads) for part in np.split(qkv, 3, axis=-1))
-    if 4 * window >= x.shape[1] - cond:  # a band wider than most of the frames: nothing to skip
-        return p.linear("proj", _merge_heads(_attention(q, k, v, bias())))
+    if bias is not None:
+        return p.linear("proj", _merge_heads(_attention(q, k, v, bias)))
     head = _attention(q[:, :, :cond], k[:, :, :cond], v[:, :, :cond])
     frames = _local_attention(
         q[:, :, cond:], k[:, :, cond:], v[:, :, cond:], slopes, window, k[:, :, :cond], v[:, :, :cond]
@@ -434,14 +436,13 @@ class NumpyTalker:
 
         h = p.linear("motion_in", motion) + audio + time[:, None, :]  # (batch, frames, width)
         h = np.concatenate([time[:, None, :], style, h], axis=1)  # (batch, 1 + style_tokens + frames, width)
-        cond = 1 + dc["style_tokens"]
-        bias = functools.cache(lambda: self.attention_bias(frames))
+        cond, window = 1 + dc["style_tokens"], dc["attention_window"]
+        banded = 4 * window < frames  # else the band covers most of the frames: nothing to skip
+        bias = None if banded else self.attention_bias(frames)
         for i in range(dc["layers"]):
             block = p.sub(f"blocks.{i}")
             x = block.layer_norm("norm_attn", h)
-            h = h + _denoiser_attention(
-                block.sub("attn"), x, dc["heads"], cond, self.slopes, dc["attention_window"], bias
-            )
+            h = h + _denoiser_attention(block.sub("attn"), x, dc["heads"], cond, self.slopes, window, bias)
             h = h + block.linear("ff.2", gelu(block.linear("ff.0", block.layer_norm("norm_ff", h))))
         x0 = p.linear("motion_out", p.layer_norm("norm_out", h[:, -frames:]))
         return np.where(prefix_mask[..., None], prefix, x0).astype(np.float32)
