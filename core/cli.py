@@ -163,8 +163,22 @@ def _distill(a: argparse.Namespace) -> int:
     from core.training.export import distill_and_export
 
     config = _load_config(DistillConfig, a.config, a.set)
-    _print_json(distill_and_export(config, Path(a.weights) if a.weights else None))
+    _print_json(distill_and_export(config, Path(a.weights) if a.weights else None, distill_command(a)))
     return 0
+
+
+def distill_command(a: argparse.Namespace) -> str:
+    """The `distill` command line that `a` came from, as the weights' manifest records it (another config, e.g. the
+    second phase C round, is another command)."""
+    import shlex
+
+    parts = ["python -m core distill"]
+    if a.config:
+        parts.append(f"--config {shlex.quote(a.config)}")
+    parts += [f"--set {shlex.quote(item)}" for item in a.set]
+    if a.weights:
+        parts.append(f"--weights {shlex.quote(a.weights)}")
+    return " ".join(parts)
 
 
 def _export_teacher(a: argparse.Namespace) -> int:

@@ -48,3 +48,16 @@ def test_baseline_is_the_teacher_config_made_deterministic():
     teacher = _load_config(TeacherTrainConfig, str(CONFIGS / "teacher.json"), []).__dict__
     baseline = _load_config(TeacherTrainConfig, str(CONFIGS / "baseline.json"), []).__dict__
     assert {k for k in teacher if teacher[k] != baseline[k]} == {"run_dir", "deterministic"}
+
+
+def test_the_manifest_records_the_distill_command_that_ran():
+    """The weights' training_command is the command line itself: the second phase C round names its own config."""
+    from core.cli import build_parser, distill_command
+
+    args = build_parser().parse_args(
+        ["distill", "--config", "configs/distill_ears_round2.json", "--set", "ears_steps=10", "--weights", "my weights"]
+    )
+    assert distill_command(args) == (
+        "python -m core distill --config configs/distill_ears_round2.json --set ears_steps=10 --weights 'my weights'"
+    )
+    assert distill_command(build_parser().parse_args(["distill"])) == "python -m core distill"

@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from core.training.corpus_features import EncoderSpec, load_training_set
+from core.weights_io import read_manifest
 
 pytestmark = [pytest.mark.slow, pytest.mark.tts]
 
@@ -411,7 +412,7 @@ def test_phase_c_retrains_only_the_students_ears_on_real_speech(trained_teacher,
             "ears_steps": 40, "ears_lr": 3e-3, "ears_aperture_weight": 1.0, "ears_grow_blocks": 1,
             "run_dir": str(tmp_path / "ears")}  # fmt: skip
     adapted = tmp_path / "adapted"
-    summary = distill_and_export(DistillConfig.from_dict(ears), adapted)
+    summary = distill_and_export(DistillConfig.from_dict(ears), adapted, "python -m core distill --config ears.json")
     assert summary["ears_from"]["weights"] == str(base) and "ears" in summary["summary"]
     log = [json.loads(line) for line in (tmp_path / "ears" / "log.jsonl").read_text().splitlines()]
     motion = [e["L_motion"] for e in log if e["phase"] == "ears"]
@@ -419,6 +420,7 @@ def test_phase_c_retrains_only_the_students_ears_on_real_speech(trained_teacher,
     before_encoder, before, _, before_sha = load_shipped_student(base)
     after_encoder, after, _, _ = load_shipped_student(adapted)
     assert summary["ears_from"]["student_sha256"] == before_sha
+    assert read_manifest(adapted)["student"]["training_command"] == "python -m core distill --config ears.json"
     # ears_grow_blocks: one more attention block, saved with its config (the numpy engine below runs it)
     assert after_encoder.config.attention_layers == before_encoder.config.attention_layers + 1
     # The ears learnt through the frozen sampler: on the same crops, noise and style, the new ears' samples are closer

@@ -109,8 +109,10 @@ def export_teacher_run(run_dir: Path, weights_dir: Path) -> dict:
     return export_teacher(run_dir, weights_dir, clips, config.encoder, {"training_log_last_eval": last_eval})
 
 
-def distill_and_export(config, weights_dir: Path | None) -> dict:
-    """Run the distillation; with `weights_dir`, write the shipped student + styles there (manifest updated)."""
+def distill_and_export(config, weights_dir: Path | None, training_command: str | None = None) -> dict:
+    """Run the distillation; with `weights_dir`, write the shipped student + styles there (manifest updated).
+    `training_command`: the command that ran it, for the manifest (the CLI passes its own; None: the usual one for
+    a student or a phase C student, TRAINING_COMMANDS)."""
     from core.inference import STUDENT_WINDOW, save_student
     from core.training.corpus_features import load_training_set
     from core.training.distill import distill
@@ -134,7 +136,7 @@ def distill_and_export(config, weights_dir: Path | None) -> dict:
     shas = save_student(
         weights_dir, encoder, student, styles, steps=student.config.sampling_steps, window=STUDENT_WINDOW,
         metadata={"corpus_hash": result["corpus_hash"]},
-        manifest_extra={"student": {"training_command": TRAINING_COMMANDS["student_ears" if ears else "student"],
+        manifest_extra={"student": {"training_command": training_command or TRAINING_COMMANDS["student_ears" if ears else "student"],
                                     "corpus_hash": result["corpus_hash"], "ears_from": result.get("ears_from"),
                                     "real_speech": result.get("real_speech"), "encoder_data": result.get("encoder_data"),
                                     "distill_config": result["distill_config"], "summary": result["summary"]}},
