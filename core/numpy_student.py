@@ -409,8 +409,10 @@ class NumpyTalker:
         style_tokens: np.ndarray | None,
         prefix: np.ndarray | None = None,
         prefix_mask: np.ndarray | None = None,
+        audio_embedding: np.ndarray | None = None,
     ) -> np.ndarray:
-        """MotionDenoiser.forward: x0 prediction (batch, frames, 52); None audio / style = the null condition."""
+        """MotionDenoiser.forward: x0 prediction (batch, frames, 52); None audio / style = the null condition.
+        audio_embedding: `embed_audio(audio_feats)` when the caller has it (the sampler computes it once)."""
         p, dc = self.denoiser, self.dc
         x_t = np.asarray(x_t, np.float32)
         b, frames, _ = x_t.shape
@@ -422,12 +424,7 @@ class NumpyTalker:
 
         time = p.linear("time_mlp.2", silu(p.linear("time_mlp.0", self._timestep_features(t))))  # (batch, width)
 
-        if audio_feats is None:
-            audio = np.broadcast_to(p["null_audio"], (b, frames, dc["width"]))
-        else:
-            audio = p.audio_input(np.asarray(audio_feats, np.float32), dc.get("audio_input_folded", False))
-        audio = audio + conv1d(audio, p["audio_conv.weight"], p["audio_conv.bias"], padding=dc["audio_kernel"] // 2,
-                               groups=dc["width"])  # fmt: skip
+        audio = self.embed_audio(audio_feats, b, frames) if audio_embedding is None else audio_embedding
 
         if style_tokens is None:
             style = np.broadcast_to(p["null_style"], (b, *p["null_style"].shape))
@@ -447,9 +444,21 @@ class NumpyTalker:
         x0 = p.linear("motion_out", p.layer_norm("norm_out", h[:, -frames:]))
         return np.where(prefix_mask[..., None], prefix, x0).astype(np.float32)
 
-    def denoise(self, x_t, t, audio_feats, style_tokens, guidance_scale=1.0, prefix=None, prefix_mask=None):
+    def embed_audio(self, audio_feats: np.ndarray | None, batch: int, frames: int) -> np.ndarray:
+        """MotionDenoiser.embed_audio: (batch, frames, width) the audio condition added to the frames."""
+        p, dc = self.denoiser, self.dc
+        if audio_feats is None:
+            audio = np.broadcast_to(p["null_audio"], (batch, frames, dc["width"]))
+        else:
+            audio = p.audio_input(np.asarray(audio_feats, np.float32), dc.get("audio_input_folded", False))
+        return audio + conv1d(audio, p["audio_conv.weight"], p["audio_conv.bias"], padding=dc["audio_kernel"] // 2,
+                              groups=dc["width"])  # fmt: skip
+
+    def denoise(
+        self, x_t, t, audio_feats, style_tokens, guidance_scale=1.0, prefix=None, prefix_mask=None, audio_embedding=None
+    ):
         """DiffusionTalker.denoise: x0 with classifier-free guidance against null audio + null style."""
-        conditional = self.denoiser_forward(x_t, t, audio_feats, style_tokens, prefix, prefix_mask)
+        conditional = self.denoiser_forward(x_t, t, audio_feats, style_tokens, prefix, prefix_mask, audio_embedding)
         if guidance_scale == 1.0:
             return conditional
         unconditional = self.denoiser_forward(x_t, t, None, None, prefix, prefix_mask)
@@ -481,9 +490,10 @@ class NumpyTalker:
         else:
             x = np.asarray(noise((b, frames, self.motion_dim)), dtype=np.float32)  # (batch, frames, 52) at t = 1
         grid = ddim_grid(steps)
+        audio = self.embed_audio(audio_feats, b, frames) if guidance_scale == 1.0 else None  # as DiffusionTalker.sample
         for t, t_prev in zip(grid[:-1], grid[1:], strict=True):
             t32 = float(np.float32(t))  # the torch sampler's timesteps are float32
-            x0_pred = self.denoise(x, t32, audio_feats, tokens, guidance_scale, prefix_full, prefix_mask)
+            x0_pred = self.denoise(x, t32, audio_feats, tokens, guidance_scale, prefix_full, prefix_mask, audio)
             x = ddim_step(x0_pred, t32, x, float(t_prev))
         return x
 

@@ -106,3 +106,34 @@ def test_attention_is_local_so_any_length_runs_with_a_bounded_receptive_field():
     far = (torch.arange(frames) - changed_frame).abs() > reach
     assert difference[far].max() == 0.0
     assert difference[changed_frame] > 0.0
+
+
+def test_a_precomputed_audio_embedding_gives_the_same_prediction():
+    # The sampler embeds a window's audio once and reuses it at every step.
+    model = _model()
+    x_t, t, audio, style = _inputs()
+    keep = torch.tensor([True, False])
+    mask = torch.ones(2, 40, dtype=torch.bool)
+    mask[1, 30:] = False
+    for kwargs in ({}, {"audio_keep": keep}, {"frame_mask": mask}):
+        embedded = model.embed_audio(audio, 2, 40, kwargs.get("audio_keep"), kwargs.get("frame_mask"))
+        plain = model(x_t, t, audio, style, **kwargs)
+        torch.testing.assert_close(model(x_t, t, audio, style, audio_embedding=embedded, **kwargs), plain)
+    wrong = model.embed_audio(audio.flip(1), 2, 40)  # proves the embedding is used, not recomputed
+    assert not torch.allclose(model(x_t, t, audio, style, audio_embedding=wrong), model(x_t, t, audio, style))
+
+
+def test_the_attention_bias_is_built_once_per_length_and_padding_never_leaks_into_it():
+    model = _model()
+    first = model.attention_bias(40, None)
+    assert model.attention_bias(40, None) is first  # reused, not rebuilt
+    fresh = MotionDenoiser(CONFIG).attention_bias(40, None)
+    torch.testing.assert_close(first, fresh)
+    mask = torch.ones(1, 40, dtype=torch.bool)
+    mask[0, 35:] = False
+    padded = model.attention_bias(40, mask)
+    assert torch.isinf(padded[0, :, :, -1]).all() and not torch.isinf(first[0, :, 10:, -1]).all()
+    torch.testing.assert_close(model.attention_bias(40, None), fresh)  # the cached bias was not masked in place
+    for frames in range(41, 47):  # a few lengths are kept, not every one
+        model.attention_bias(frames, None)
+    assert len(model._bias_cache) <= 4

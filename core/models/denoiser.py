@@ -107,6 +107,7 @@ class MotionDenoiser(nn.Module):
         self.norm_out = nn.LayerNorm(w)
         self.motion_out = nn.Linear(w, c)
         self.register_buffer("slopes", alibi_slopes(config.heads), persistent=False)
+        self._bias_cache: dict[tuple, torch.Tensor] = {}  # _frame_bias by (frames, device, dtype)
 
     def attention_bias(self, frames: int, frame_mask: torch.Tensor | None) -> torch.Tensor:
         """(batch or 1, heads, cond + frames, cond + frames) additive bias: ALiBi within the window, -inf outside.
@@ -114,6 +115,25 @@ class MotionDenoiser(nn.Module):
         Rows are queries. Frames see all condition tokens (bias 0) and frames within the window;
         condition tokens see only condition tokens; padded frames are never seen.
         """
+        bias = self._frame_bias(frames)
+        if frame_mask is None:
+            return bias
+        cond = 1 + self.config.style_tokens
+        key_ok = torch.cat([frame_mask.new_ones(frame_mask.shape[0], cond), frame_mask], dim=1)  # (batch, n)
+        return bias.masked_fill(~key_ok[:, None, None, :], float("-inf"))
+
+    def _frame_bias(self, frames: int) -> torch.Tensor:
+        """attention_bias without padding (1, heads, n, n), kept for the last few lengths: a sampler asks for the same
+        one at every step of every full window, and building it cost as much as a denoiser block."""
+        key = (frames, self.slopes.device, self.slopes.dtype)
+        cache = self._bias_cache
+        if key not in cache:
+            if len(cache) >= 4:
+                cache.pop(next(iter(cache)))
+            cache[key] = self._build_frame_bias(frames)
+        return cache[key]
+
+    def _build_frame_bias(self, frames: int) -> torch.Tensor:
         cond = 1 + self.config.style_tokens  # time token + style tokens
         n = cond + frames
         pos = torch.arange(frames, device=self.slopes.device)
@@ -123,11 +143,28 @@ class MotionDenoiser(nn.Module):
         bias = torch.zeros(self.config.heads, n, n, device=self.slopes.device)
         bias[:, cond:, cond:] = frame_bias
         bias[:, :cond, cond:] = float("-inf")
-        bias = bias[None]  # (1, heads, n, n)
-        if frame_mask is not None:
-            key_ok = torch.cat([frame_mask.new_ones(frame_mask.shape[0], cond), frame_mask], dim=1)  # (batch, n)
-            bias = bias.masked_fill(~key_ok[:, None, None, :], float("-inf"))
-        return bias
+        return bias[None]  # (1, heads, n, n)
+
+    def embed_audio(
+        self,
+        audio_feats: torch.Tensor | None,
+        batch: int,
+        frames: int,
+        audio_keep: torch.Tensor | None = None,
+        frame_mask: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """(batch, frames, width) the audio condition as it is added to the frames (projection + local conv); the
+        same at every step of a sampler, which computes it once per window. Arguments as in `forward`."""
+        null_audio = self.null_audio.expand(batch, frames, -1)
+        if audio_feats is None:
+            audio = null_audio
+        else:
+            audio = self.audio_in(self.audio_norm(audio_feats))  # (batch, frames, width)
+            if audio_keep is not None:
+                audio = torch.where(audio_keep[:, None, None], audio, null_audio)
+        if frame_mask is not None:  # padding must not reach real frames through the conv
+            audio = audio * frame_mask[..., None]
+        return audio + self.audio_conv(audio.transpose(1, 2)).transpose(1, 2)
 
     def forward(
         self,
@@ -141,6 +178,7 @@ class MotionDenoiser(nn.Module):
         prefix: torch.Tensor | None = None,
         prefix_mask: torch.Tensor | None = None,
         frame_mask: torch.Tensor | None = None,
+        audio_embedding: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Predicted clean motion (batch, frames, 52), in the same (normalised) space as x_t.
 
@@ -150,6 +188,7 @@ class MotionDenoiser(nn.Module):
         audio_keep / style_keep: (batch,) bool, False swaps that item's condition for the null one.
         prefix: (batch, frames, 52) known clean motion on the frames where prefix_mask (batch, frames) is True.
         frame_mask: (batch, frames) bool, True on real (non-padding) frames.
+        audio_embedding: `embed_audio` of these audio arguments, when the caller already has it (a sampler's steps).
         """
         b, frames, _ = x_t.shape
         t = torch.as_tensor(t, device=x_t.device).float().expand(b)
@@ -160,16 +199,9 @@ class MotionDenoiser(nn.Module):
 
         time = self.time_mlp(timestep_features(t, self.config.width).to(x_t.dtype))  # (batch, width)
 
-        null_audio = self.null_audio.expand(b, frames, -1)
-        if audio_feats is None:
-            audio = null_audio
-        else:
-            audio = self.audio_in(self.audio_norm(audio_feats))  # (batch, frames, width)
-            if audio_keep is not None:
-                audio = torch.where(audio_keep[:, None, None], audio, null_audio)
-        if frame_mask is not None:  # padding must not reach real frames through the conv
-            audio = audio * frame_mask[..., None]
-        audio = audio + self.audio_conv(audio.transpose(1, 2)).transpose(1, 2)
+        if audio_embedding is None:
+            audio_embedding = self.embed_audio(audio_feats, b, frames, audio_keep, frame_mask)
+        audio = audio_embedding
 
         null_style = self.null_style.expand(b, -1, -1)
         if style_tokens is None:

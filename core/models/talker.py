@@ -280,13 +280,16 @@ class DiffusionTalker(nn.Module):
         guidance_scale: float = 1.0,
         prefix: torch.Tensor | None = None,
         prefix_mask: torch.Tensor | None = None,
+        audio_embedding: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """x0 prediction in normalised space, with classifier-free guidance (against null audio and null style).
 
-        The sampler's "model": the teacher in progressive distillation is exactly this call.
+        The sampler's "model": the teacher in progressive distillation is exactly this call. audio_embedding: the
+        denoiser's `embed_audio(audio_feats)`, which a sampler computes once (used without guidance only).
         """
         if guidance_scale == 1.0:
-            return self.denoiser(x_t, t, audio_feats, style_tokens, prefix=prefix, prefix_mask=prefix_mask)
+            conditions = dict(prefix=prefix, prefix_mask=prefix_mask, audio_embedding=audio_embedding)
+            return self.denoiser(x_t, t, audio_feats, style_tokens, **conditions)
         b = x_t.shape[0]
 
         def twice(x: torch.Tensor | None) -> torch.Tensor | None:  # one batched pass for both predictions
@@ -328,8 +331,10 @@ class DiffusionTalker(nn.Module):
         else:
             x = torch.from_numpy(np.asarray(noise(shape), np.float32)).to(device)  # (batch, frames, 52) at t = 1
         sampler = DDIMSampler(steps)
+        # The audio condition is the same at every step: computed once (the guided pass batches its own).
+        audio = self.denoiser.embed_audio(audio_feats, b, frames) if guidance_scale == 1.0 else None
         for t in sampler.timesteps:
-            x0_pred = self.denoise(x, t, audio_feats, tokens, guidance_scale, prefix_full, prefix_mask)
+            x0_pred = self.denoise(x, t, audio_feats, tokens, guidance_scale, prefix_full, prefix_mask, audio)
             x = sampler.step(x0_pred, t, x)
         return x
 

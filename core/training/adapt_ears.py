@@ -57,8 +57,9 @@ def unrolled_sample(
     """The student's DDIM (guidance 1, as it ships) from `noise`, differentiable in `feats`: normalised motion."""
     sampler = DDIMSampler(steps)
     x = noise
+    audio = talker.denoiser.embed_audio(feats, *noise.shape[:2])  # the same at every step, as in DiffusionTalker.sample
     for t in sampler.timesteps:
-        x0_pred = talker.denoiser(x, t, feats, tokens, prefix=prefix, prefix_mask=prefix_mask)
+        x0_pred = talker.denoiser(x, t, feats, tokens, prefix=prefix, prefix_mask=prefix_mask, audio_embedding=audio)
         x = sampler.step(x0_pred, t, x)
     return x
 
