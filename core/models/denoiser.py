@@ -201,7 +201,6 @@ class MotionDenoiser(nn.Module):
 
         if audio_embedding is None:
             audio_embedding = self.embed_audio(audio_feats, b, frames, audio_keep, frame_mask)
-        audio = audio_embedding
 
         null_style = self.null_style.expand(b, -1, -1)
         if style_tokens is None:
@@ -211,7 +210,7 @@ class MotionDenoiser(nn.Module):
             if style_keep is not None:
                 style = torch.where(style_keep[:, None, None], style, null_style)
 
-        h = self.motion_in(motion) + audio + time[:, None, :]  # (batch, frames, width)
+        h = self.motion_in(motion) + audio_embedding + time[:, None, :]  # (batch, frames, width)
         h = torch.cat([time[:, None, :], style, h], dim=1)  # (batch, 1 + style_tokens + frames, width)
         bias = self.attention_bias(frames, frame_mask).to(h.dtype)
         for block in self.blocks:
