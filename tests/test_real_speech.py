@@ -26,7 +26,8 @@ from core.data.real_speech import (
     number_words,
     speakable_transcript,
 )
-from core.training.corpus_features import read_splits
+from core.training.corpus_features import TrainingClip, read_splits
+from core.training.real_speech_clips import REAL_SPEECH_PREFIX, repeat_by_language
 
 RNG = np.random.default_rng(0)
 TEST_SOURCES = tuple(
@@ -90,7 +91,7 @@ def fake_packages(root, speech_wav: np.ndarray | None = None) -> dict:
     tree = trees["drascula"] = root / "drascula"
     folder = tree / "usr/share/scummvm/drascula/en"
     folder.mkdir(parents=True)
-    for name, seconds in (("1", 1.5), ("D1", 2.0), ("D70", 1.2), ("S3", 1.0)):
+    for name, seconds in (("1", 1.5), ("D1", 2.0), ("D70", 1.2), ("L1", 1.1), ("I2", 0.9), ("S3", 1.0)):
         samples = np.clip(voice_like(seconds, 11025) * 128 + 128, 0, 255).astype(np.uint8)
         (folder / f"{name}.ALS").write_bytes(samples.tobytes())
     d_lines = [""] * 71
@@ -226,7 +227,12 @@ def test_splits_hold_out_whole_speakers_and_meet_the_dev_minimums(indexed):
     dev = {speaker[i] for i in splits["real-dev"] + splits["real-dev-unscored"]}
     assert train and dev and not train & dev
     assert sorted(splits["train"] + splits["real-dev"] + splits["real-dev-unscored"]) == sorted(speaker)
-    assert "asterisk:allison" in dev and "drascula:hacker" in dev and "fillets-ng-data-cs:font_statue" in dev
+    assert "asterisk:allison" in dev and "fillets-ng-data-cs:font_statue" in dev
+    # English actors train too (the hero, Drascula), the rest of the cast stays dev: both sides hear English
+    assert {"drascula:hacker", "drascula:drascula"} <= train
+    assert {"drascula:blind", "drascula:werewolf", "drascula:igor"} <= dev
+    english = {e["speaker"] for e in manifest["entries"] if e["language"] == "en" and e["speaker"]}
+    assert english & train and english & dev
     assert "fillets-ng-data-cs:font_small" in train and "fillets-ng-data-cs" in train  # unknown speaker = its source
     assert splits["real-dev"] == []  # nothing aligned (align=False)
     assert all(not i.endswith(".wav") for ids in splits.values() for i in ids)
@@ -289,3 +295,29 @@ def test_english_dev_clip_is_aligned_into_a_scoreable_corpus_clip(tmp_path):
         assert clip.speaker == entries[clip_id]["speaker"]
         assert clip.weights.shape[1] == 52 and len(clip.phones) > 5
         assert clip.duration == pytest.approx(entries[clip_id]["seconds"], abs=0.01)
+
+
+def test_phase_c_draws_named_languages_more_often(indexed):
+    out, _, _ = indexed
+    manifest = json.loads((out / "manifest.json").read_text())
+    clips = [
+        TrainingClip(
+            REAL_SPEECH_PREFIX + e["id"],
+            e["speaker"] or e["source"],
+            "neutral",
+            np.zeros((3, 4)),
+            np.zeros((3, 52)),
+            30.0,
+            [],
+            np.zeros((0, 2)),
+        )  # fmt: skip
+        for e in manifest["entries"]
+    ]
+    language = {REAL_SPEECH_PREFIX + e["id"]: e["language"] for e in manifest["entries"]}
+    drawn = repeat_by_language(clips, out, {"en": 3})
+    counts = {c.clip_id: sum(d is c for d in drawn) for c in clips}
+    assert {language[i] for i in counts} == {"en", "cs"}
+    assert all(n == (3 if language[i] == "en" else 1) for i, n in counts.items())
+    assert repeat_by_language(clips, out, {}) == clips
+    with pytest.raises(ValueError, match="whole number >= 1"):
+        repeat_by_language(clips, out, {"en": 0})

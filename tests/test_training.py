@@ -410,7 +410,7 @@ def test_phase_c_retrains_only_the_students_ears_on_real_speech(trained_teacher,
     distill_and_export(DistillConfig.from_dict({**values, "run_dir": str(tmp_path / "run")}), base)
     ears = {**values, "real_speech": str(tmp_path / "real"), "augment_views": 1, "ears_from": str(base),
             "ears_steps": 40, "ears_lr": 3e-3, "ears_aperture_weight": 1.0, "ears_grow_blocks": 1,
-            "run_dir": str(tmp_path / "ears")}  # fmt: skip
+            "ears_language_weights": {"en": 2}, "run_dir": str(tmp_path / "ears")}  # fmt: skip
     adapted = tmp_path / "adapted"
     summary = distill_and_export(DistillConfig.from_dict(ears), adapted, "python -m core distill --config ears.json")
     assert summary["ears_from"]["weights"] == str(base) and "ears" in summary["summary"]

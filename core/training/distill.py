@@ -62,7 +62,7 @@ from core.training.corpus_features import (
 )
 from core.training.encoder_crops import encoder_crops, encoder_to_motion_frames, usable_for_encoder
 from core.training.mel_augment import MelAugment
-from core.training.real_speech_clips import load_real_speech_clips, real_speech_hash
+from core.training.real_speech_clips import load_real_speech_clips, real_speech_hash, repeat_by_language
 from core.training.train_steps import optimizer_step, progress_bar
 
 
@@ -133,6 +133,8 @@ class DistillConfig:
     ears_aperture_weight: float = 0.0  # L_aperture: the lip opening of the sample vs the target's
     ears_closure_boost: float = 4.0  # frames where the target's lips are shut count this much more in L_aperture
     ears_grow_blocks: int = 0  # attention blocks added to the encoder before phase C, starting as the identity
+    # real clips of these languages are drawn this many times as often in phase C, e.g. {"en": 3}
+    ears_language_weights: dict[str, int] = field(default_factory=dict)
     cache_dir: str = str(DEFAULT_CACHE_DIR)
     threads: int = 2
     feature_jobs: int = 2
@@ -778,7 +780,10 @@ def _ears_only(config: DistillConfig, train, real, wavs, real_wavs, record: dict
     babble_pool = _babble_pool(config, real_wavs)
     mels = _mel_views(config, wavs, babble_pool, progress, "train")
     del babble_pool
-    record["ears"] = adapt_ears(config, student, encoder, train + real, {c.clip_id for c in train}, mels, log, progress)
+    drawn = repeat_by_language(real, Path(config.real_speech), config.ears_language_weights)
+    record["ears"] = adapt_ears(
+        config, student, encoder, train + drawn, {c.clip_id for c in train}, mels, log, progress
+    )
     # The neutral emotion from the new ears' features (the clips _update_neutral reads: the first neutral ones)
     neutral = [c for c in train if c.emotion == "neutral"][:NEUTRAL_CLIPS]
     extra = {c.clip_id: student_features_of_mel(encoder, c, mels[c.clip_id][0]) for c in neutral}
