@@ -67,8 +67,9 @@ def write_drascula_dat(path, english: dict[str, list[str]]) -> None:
     path.write_bytes(bytes(out))
 
 
-def fake_packages(root, speech_wav: np.ndarray | None = None) -> dict:
-    """Extracted trees of the test packages: {package: folder}. fillets-ng-data-nl is left out (missing)."""
+def fake_packages(root, speech_wav: np.ndarray | None = None, hero_wav: np.ndarray | None = None) -> dict:
+    """Extracted trees of the test packages: {package: folder}. fillets-ng-data-nl is left out (missing).
+    speech_wav (8 kHz) is Allison's agent-pass prompt, hero_wav (11,025 Hz) the Drascula hero's line 1."""
     trees = {}
     # asterisk: Allison's prompts at 8 kHz, with transcripts in the companion package
     tree = trees["asterisk-core-sounds-en-wav"] = root / "asterisk-wav"
@@ -92,7 +93,8 @@ def fake_packages(root, speech_wav: np.ndarray | None = None) -> dict:
     folder = tree / "usr/share/scummvm/drascula/en"
     folder.mkdir(parents=True)
     for name, seconds in (("1", 1.5), ("D1", 2.0), ("D70", 1.2), ("L1", 1.1), ("I2", 0.9), ("S3", 1.0)):
-        samples = np.clip(voice_like(seconds, 11025) * 128 + 128, 0, 255).astype(np.uint8)
+        audio = hero_wav if name == "1" and hero_wav is not None else voice_like(seconds, 11025)
+        samples = np.clip(audio * 128 + 128, 0, 255).astype(np.uint8)
         (folder / f"{name}.ALS").write_bytes(samples.tobytes())
     d_lines = [""] * 71
     d_lines[1], d_lines[70] = "HEY IGOR, HOW IS EVERYTHING GOING?", "I AM THE BLIND MAN"
@@ -269,16 +271,19 @@ def test_transcripts_are_made_speakable():
     assert text.split() == "Press one to mute, two to lock or pound for twelve .".split()
 
 
+def flite_line(text: str, path, rate: int) -> np.ndarray:
+    """`text` spoken by flite's slt voice, resampled to `rate` (linear interpolation is enough for the aligner)."""
+    subprocess.run(["flite", "-voice", "slt", "-t", text, "-o", str(path)], check=True, capture_output=True)
+    audio, source_rate = sf.read(path, dtype="float32")
+    t = np.arange(int(len(audio) * rate / source_rate)) / rate
+    return np.interp(t, np.arange(len(audio)) / source_rate, audio).astype(np.float32)
+
+
 @pytest.mark.tts
-def test_english_dev_clip_is_aligned_into_a_scoreable_corpus_clip(tmp_path):
-    spoken = tmp_path / "spoken.wav"
-    subprocess.run(
-        ["flite", "-voice", "slt", "-t", "Please enter your password followed by the pound key.", "-o", str(spoken)],
-        check=True,
-        capture_output=True,
-    )
-    audio, rate = sf.read(spoken, dtype="float32")
-    trees = fake_packages(tmp_path / "debs", speech_wav=audio[:: rate // 8000])
+def test_english_clips_are_aligned_dev_ones_scoreable_train_ones_kept_in_train(tmp_path):
+    prompt = flite_line("Please enter your password followed by the pound key.", tmp_path / "prompt.wav", 8000)
+    hero = flite_line("That's the second biggest door", tmp_path / "hero.wav", 11025)
+    trees = fake_packages(tmp_path / "debs", speech_wav=prompt, hero_wav=hero)
     out = tmp_path / "real_speech"
     summary = build_real_speech(out, provider(trees), TEST_SOURCES, align=True, log=lambda _: None)
     splits = read_splits(out)
@@ -287,8 +292,14 @@ def test_english_dev_clip_is_aligned_into_a_scoreable_corpus_clip(tmp_path):
 
     # the flite prompt aligns; the tone-like fakes fail alignment and stay unscored; Czech is never aligned
     assert "clips/asterisk-core-sounds-en-wav/agent-pass" in splits["real-dev"]
-    assert summary.aligned == len(splits["real-dev"]) == sum(e["aligned"] for e in entries.values())
-    assert manifest["alignment"]["attempted"] == manifest["alignment"]["aligned"] + manifest["alignment"]["failed"]
+    # the hero's line (a training speaker) is aligned too, and stays in train: its targets are for phase C
+    hero_id = "clips/drascula/1"
+    assert entries[hero_id]["aligned"] and hero_id in splits["train"] and hero_id not in splits["real-dev"]
+    assert load_clip(out / f"{hero_id}.npz").weights.shape[1] == 52
+    assert summary.aligned == len(splits["real-dev"]) + 1 == sum(e["aligned"] for e in entries.values())
+    alignment = manifest["alignment"]
+    assert alignment["attempted"] == alignment["aligned"] + alignment["failed"]
+    assert alignment["dev_aligned"] == len(splits["real-dev"]) and alignment["dev_attempted"] < alignment["attempted"]
     assert "clips/fillets-ng-data-cs/city__vit-hs-vitejte" in splits["real-dev-unscored"]
     for clip_id in splits["real-dev"]:
         clip = load_clip(out / f"{clip_id}.npz")

@@ -283,7 +283,7 @@ def test_real_speech_joins_distillation_with_teacher_takes_as_its_motion(trained
     }  # fmt: skip
     result = distill(DistillConfig.from_dict({**values, "run_dir": str(tmp_path / "run")}), progress=False)
     assert result["real_speech"] == {
-        "hash": "fakehash", "clips": 6, "speakers": 2, "hours": result["real_speech"]["hours"]
+        "hash": "fakehash", "clips": 6, "speakers": 2, "hours": result["real_speech"]["hours"], "aligned_targets": 0
     }  # fmt: skip
     takes = load_file(str(tmp_path / "run" / "real_speech_targets.safetensors"))
     assert len(takes) == 6
@@ -300,6 +300,43 @@ def test_real_speech_joins_distillation_with_teacher_takes_as_its_motion(trained
     assert any(not torch.equal(a[k], b[k]) for k in a)
     with pytest.raises(FileNotFoundError, match="data real-speech"):
         distill(DistillConfig.from_dict({**values, "real_speech": str(tmp_path), "run_dir": str(tmp_path / "x")}))
+
+
+def test_aligned_real_clips_can_take_their_alignments_face_targets_as_motion(trained_teacher, corpus, tmp_path):
+    import shutil
+
+    from core.data.clip import load_clip
+    from core.training.distill import DistillConfig, distill, load_distillation_teacher
+    from core.training.real_speech_clips import load_real_speech_clips
+
+    real = tmp_path / "real"
+    entries = _fake_real_speech(corpus, real)
+    # clip 0 was force-aligned by `data real-speech` (here: the corpus clip it was copied from, same audio)
+    source = json.loads((corpus / "splits.json").read_text())["heldout_voices"][0]
+    shutil.copy(corpus / f"{source}.npz", real / "clips/fake/0.npz")
+    entries[0]["aligned"] = True
+    (real / "manifest.json").write_text(json.dumps({"entries": entries, "content_hash": "fakehash"}))
+    alignment = load_clip(real / "clips/fake/0.npz", with_audio=False)
+    teacher = load_distillation_teacher(trained_teacher[0])
+    load = dict(steps=4, jobs=1, progress=False)
+    takes, _ = load_real_speech_clips(real, teacher, EncoderSpec(**TINY_ENCODER), corpus / "cache",
+                                      tmp_path / "targets.safetensors", **load)  # fmt: skip
+    mixed, _ = load_real_speech_clips(real, teacher, EncoderSpec(**TINY_ENCODER), corpus / "cache",
+                                      tmp_path / "targets.safetensors", aligned_targets=True, **load)  # fmt: skip
+    assert mixed[0].frames == takes[0].frames and abs(mixed[0].frames - alignment.num_frames) <= 1
+    n = min(mixed[0].frames, alignment.num_frames)
+    np.testing.assert_array_equal(mixed[0].motion[:n], alignment.weights[:n])
+    assert not np.allclose(mixed[0].motion, takes[0].motion)  # the teacher's take was replaced
+    assert mixed[0].phones == list(alignment.phones) and not takes[0].phones
+    for a, b in zip(mixed[1:], takes[1:], strict=True):  # clips without an alignment keep the teacher's take
+        np.testing.assert_array_equal(a.motion, b.motion)
+    values = {
+        "data": str(corpus), "teacher": str(trained_teacher[0]), "teacher_steps": 4, "real_speech": str(real),
+        "real_speech_targets": "aligned", "teacher_encoder": TINY_ENCODER, "cache_dir": str(corpus / "cache"),
+        "feature_jobs": 1, "run_dir": str(tmp_path / "run"),
+    }  # fmt: skip
+    with pytest.raises(ValueError, match="'teacher' or 'aligned'"):
+        distill(DistillConfig.from_dict({**values, "real_speech_targets": "phones"}), progress=False)
 
 
 def test_encoder_views_are_degraded_copies_and_crops_keep_the_clean_targets(corpus, tmp_path):

@@ -4,8 +4,9 @@ The shipped student only ever heard synthetic voices. Debian ships hours of free
 game and telephony packages; this module downloads them (`apt-get download`, never installed), extracts them
 (`dpkg -x`), finds the spoken clips and writes them as 16 kHz mono wav. Layout of OUT:
   clips/<package>/<name>.wav   every usable clip (>= 0.5 s, not silent; clips over 30 s are cut into parts)
-  clips/<package>/<name>.npz   for the aligned English dev clips only (core.data.clip format, face targets
-                               synthesised from a forced alignment of the transcript: core.data.align)
+  clips/<package>/<name>.npz   for the aligned English clips (core.data.clip format, face targets synthesised
+                               from a forced alignment of the transcript: core.data.align); dev ones are scored,
+                               train ones can be phase C's targets (real_speech_targets "aligned")
   manifest.json  one entry per clip {id, wav, source, speaker, language, seconds, transcript, licence, aligned},
                  totals per source, missing packages, alignment counts and a content hash
   splits.json    clip ids per split (the format core.training.corpus_features.read_splits reads):
@@ -134,7 +135,10 @@ class RealSpeechSummary:
             lines.append(f"  {source}: {hours:.2f} h")
         for split, minutes in self.split_minutes.items():
             lines.append(f"  split {split}: {minutes:.1f} min, {self.split_speakers[split]} speakers")
-        lines.append(f"  aligned dev clips: {self.aligned} ({self.alignment_failed} could not be aligned)")
+        lines.append(
+            f"  aligned English clips (dev: scored; train: phase C targets): {self.aligned} "
+            f"({self.alignment_failed} could not be aligned)"
+        )
         if self.missing_packages:
             lines.append(f"  missing packages (not indexed): {', '.join(self.missing_packages)}")
         lines.append(f"  content hash: {self.content_hash}")
@@ -563,14 +567,17 @@ def speakable_transcript(text: str) -> str:
     return re.sub(r"\d{1,6}", lambda m: f" {number_words(int(m.group()))} ", text)
 
 
-def align_dev_clips(out_dir: Path, entries: list[dict], log: Callable[[str], None] = print) -> dict:
-    """Force-align every English dev clip that has a transcript (writes ID.npz beside ID.wav); marks them aligned.
+def align_english_clips(out_dir: Path, entries: list[dict], log: Callable[[str], None] = print) -> dict:
+    """Force-align every English clip that has a transcript, dev and train (writes ID.npz beside ID.wav); marks
+    them aligned. Dev clips are scored with it; train clips can be phase C's targets instead of the teacher's take.
 
-    A clip whose npz already exists is not aligned again. Returns counts and the failure reasons by kind."""
+    A clip whose npz already exists is not aligned again. Returns counts (all, and of the dev clips) and the
+    failure reasons by kind."""
     from core.data.align import AlignmentError, align_recording_to_clip
 
     held_out = dev_speakers(entries)
-    todo = [e for e in entries if speaker_of(e) in held_out and e["language"] == "en" and e["transcript"]]
+    todo = [e for e in entries if e["language"] == "en" and e["transcript"]]
+    todo.sort(key=lambda e: speaker_of(e) not in held_out)  # the dev clips first: the scored set is ready soonest
     failures: dict[str, int] = {}
     started = time.time()
     for i, entry in enumerate(todo):
@@ -587,10 +594,16 @@ def align_dev_clips(out_dir: Path, entries: list[dict], log: Callable[[str], Non
                 continue
         entry["aligned"] = True
         if (i + 1) % 100 == 0:
-            log(f"  aligned {i + 1}/{len(todo)} dev clips ({time.time() - started:.0f} s)")
+            log(f"  aligned {i + 1}/{len(todo)} English clips ({time.time() - started:.0f} s)")
     aligned = sum(e["aligned"] for e in todo)
-    log(f"aligned {aligned} of {len(todo)} English dev clips with transcripts ({time.time() - started:.0f} s)")
-    return {"attempted": len(todo), "aligned": aligned, "failed": len(todo) - aligned, "failures": failures}
+    dev = [e for e in todo if speaker_of(e) in held_out]
+    dev_aligned = sum(e["aligned"] for e in dev)
+    log(f"aligned {aligned} of {len(todo)} English clips with transcripts, {dev_aligned} of {len(dev)} in dev "
+        f"({time.time() - started:.0f} s)")  # fmt: skip
+    return {
+        "attempted": len(todo), "aligned": aligned, "failed": len(todo) - aligned, "failures": failures,
+        "dev_attempted": len(dev), "dev_aligned": dev_aligned,
+    }  # fmt: skip
 
 
 # ---------------------------------------------------------------- the whole step
@@ -638,7 +651,7 @@ def build_real_speech(
     align: bool = True,
     log: Callable[[str], None] = print,
 ) -> RealSpeechSummary:
-    """Index every source into OUT, split by speakers, align the English dev clips (unless align=False), and
+    """Index every source into OUT, split by speakers, align the English clips (unless align=False), and
     write manifest.json and splits.json. Raises RuntimeError when no package could be indexed at all."""
     started = time.time()
     out_dir = Path(out_dir)
@@ -656,7 +669,7 @@ def build_real_speech(
         entry["aligned"] = (out_dir / f"{entry['id']}.npz").is_file()
     manifest, splits = write_index(out_dir, entries, missing, duplicates, {}, log)
     if align:
-        alignment = align_dev_clips(out_dir, entries, log)
+        alignment = align_english_clips(out_dir, entries, log)
         manifest, splits = write_index(out_dir, entries, missing, duplicates, alignment, log)
     return RealSpeechSummary(
         out_dir, len(entries), manifest["hours"], manifest["hours_per_source"], len(manifest["speakers"]),

@@ -102,6 +102,9 @@ class DistillConfig:
     # Whisper pass and a 16-step teacher take whatever its length
     real_speech_min_seconds: float = 0.0
     real_speech_groups: int = 2  # speakers of real speech per round batch, beside batch.groups corpus speakers
+    # the motion of a real clip: "teacher" (its 16-step take) or "aligned" (a clip force-aligned to its transcript
+    # takes the face targets of that alignment; the others the teacher's take)
+    real_speech_targets: str = "teacher"
     # Hear what users record: every clip the student's encoder hears is precomputed clean (view 0) and through
     # `augment_views` random acoustic degradations (core/audio_augment.py); a crop reads the clean view with
     # `clean_view_prob`, else a degraded one. The targets (Whisper's features, the teacher's x0) stay the clean audio's.
@@ -620,6 +623,8 @@ def load_distillation_teacher(path: Path) -> DiffusionTalker:
 
 def distill(config: DistillConfig, progress: bool = True) -> dict:
     """Run (or resume) phases A and B; returns the trained pieces and a summary."""
+    if config.real_speech_targets not in ("teacher", "aligned"):
+        raise ValueError(f"real_speech_targets must be 'teacher' or 'aligned', not {config.real_speech_targets!r}")
     torch.manual_seed(config.seed)
     torch.set_num_threads(config.threads)
     run_dir = Path(config.run_dir)
@@ -646,6 +651,7 @@ def distill(config: DistillConfig, progress: bool = True) -> dict:
             run_dir / "real_speech_targets.safetensors", max_hours=config.real_speech_hours,
             min_seconds=config.real_speech_min_seconds,
             steps=config.teacher_steps, jobs=config.feature_jobs, progress=progress,
+            aligned_targets=config.real_speech_targets == "aligned",
         )  # fmt: skip
         wavs.update(real_wavs)
     speakers, emotions = label_maps(train + real)
@@ -662,6 +668,7 @@ def distill(config: DistillConfig, progress: bool = True) -> dict:
             "clips": len(real),
             "hours": round(sum(c.frames for c in real) / 30.0 / 3600, 3),
             "speakers": len({c.speaker for c in real}),
+            "aligned_targets": sum(bool(c.phones) for c in real),  # clips whose motion is their alignment's
         }
     if config.student_encoder and config.encoder_data:
         record["encoder_data"] = _encoder_data_hashes(config)

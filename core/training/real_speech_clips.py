@@ -10,6 +10,10 @@ core.training.corpus_features), `motion` = the teacher's take with its speaker's
 the speaker's clips, the "neutral" emotion), or no style when the speaker is unknown, `emotion` = "neutral". The takes
 are made in batches of clips of similar length (16 at a time: ~10x faster on a CPU than one by one) and kept in
 `RUN_DIR/real_speech_targets.safetensors` (a rerun reads them).
+
+With `aligned_targets`, a clip that `data real-speech` force-aligned to its transcript (the English train clips)
+takes the face targets synthesised from that alignment instead (the corpus's own kind of target: every P/B/M shut,
+where the teacher's take misses about one in ten on real voices), with its phones.
 """
 
 from __future__ import annotations
@@ -89,6 +93,7 @@ def load_real_speech_clips(
     steps: int = 16,
     jobs: int = 2,
     progress: bool = True,
+    aligned_targets: bool = False,
 ) -> tuple[list[TrainingClip], dict[str, str]]:
     """(clips with teacher pseudo-labels, clip id -> wav path) of a real-speech split; see the module docstring."""
     entries = real_speech_wavs(real_dir, split, max_hours, min_seconds)
@@ -111,7 +116,25 @@ def load_real_speech_clips(
     targets = _teacher_takes(teacher, clips, targets_path, steps, progress)
     for clip in clips:
         clip.motion = targets[clip.clip_id]
+    if aligned_targets:
+        for clip, entry in zip(clips, entries.values(), strict=True):
+            npz = Path(entry["path"]).with_suffix(".npz")  # beside its wav
+            if entry.get("aligned") and npz.is_file():
+                _use_alignment(clip, npz)
     return clips, wavs
+
+
+def _use_alignment(clip: TrainingClip, npz: Path) -> None:
+    """The clip's motion and phones from its forced-alignment clip (its 30 fps frames; the last frame repeated or
+    cut where the two frame counts differ by rounding)."""
+    from core.data.clip import load_clip
+
+    aligned = load_clip(npz, with_audio=False)
+    if abs(aligned.fps - MOTION_FPS) > 1e-6:
+        raise ValueError(f"{npz}: aligned at {aligned.fps:g} fps; real-speech targets are {MOTION_FPS:g} fps")
+    weights = aligned.weights[: clip.frames].astype(np.float32)
+    clip.motion = np.pad(weights, ((0, clip.frames - len(weights)), (0, 0)), mode="edge")
+    clip.phones, clip.phone_times = list(aligned.phones), np.asarray(aligned.phone_times, np.float64)
 
 
 def repeat_by_language(clips: list[TrainingClip], real_dir: Path, weights: dict[str, int]) -> list[TrainingClip]:
