@@ -14,7 +14,8 @@ $PY -m core train baseline --config configs/baseline.json
 $PY -m core export-teacher --run runs/teacher --weights weights
 $PY -m core distill --config configs/distill.json --weights weights   # the student, synthetic voices
 $PY -m core distill --config configs/distill_ears.json --weights weights   # phase C: its ears retrained on real speech
-$PY -m core distill --config configs/distill_ears_round2.json --weights weights   # phase C round 2 (ships)
+$PY -m core distill --config configs/distill_ears_round2.json --weights weights   # phase C round 2
+$PY -m core distill --config configs/distill_ears_round4.json --weights weights   # phase C round 4 (ships)
 mkdir -p docs/eval
 for model in teacher student baseline; do
   $PY -m core eval --model "$model" --data data/corpus --split heldout --max-clips 60 --json "docs/eval/$model.json"
