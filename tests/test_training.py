@@ -337,6 +337,9 @@ def test_aligned_real_clips_can_take_their_alignments_face_targets_as_motion(tra
     }  # fmt: skip
     with pytest.raises(ValueError, match="'teacher' or 'aligned'"):
         distill(DistillConfig.from_dict({**values, "real_speech_targets": "phones"}), progress=False)
+    with pytest.raises(ValueError, match="whole number >= 1"):  # refused before any feature is computed
+        distill(DistillConfig.from_dict({**values, "ears_language_weights": {"en": 0}}), progress=False)
+    assert not (tmp_path / "run").exists()
 
 
 def test_encoder_views_are_degraded_copies_and_crops_keep_the_clean_targets(corpus, tmp_path):

@@ -62,7 +62,12 @@ from core.training.corpus_features import (
 )
 from core.training.encoder_crops import encoder_crops, encoder_to_motion_frames, usable_for_encoder
 from core.training.mel_augment import MelAugment
-from core.training.real_speech_clips import load_real_speech_clips, real_speech_hash, repeat_by_language
+from core.training.real_speech_clips import (
+    check_language_weights,
+    load_real_speech_clips,
+    real_speech_hash,
+    repeat_by_language,
+)
 from core.training.train_steps import optimizer_step, progress_bar
 
 
@@ -625,6 +630,7 @@ def distill(config: DistillConfig, progress: bool = True) -> dict:
     """Run (or resume) phases A and B; returns the trained pieces and a summary."""
     if config.real_speech_targets not in ("teacher", "aligned"):
         raise ValueError(f"real_speech_targets must be 'teacher' or 'aligned', not {config.real_speech_targets!r}")
+    check_language_weights(config.ears_language_weights)  # now, not after an hour of features and views
     torch.manual_seed(config.seed)
     torch.set_num_threads(config.threads)
     run_dir = Path(config.run_dir)

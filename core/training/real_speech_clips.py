@@ -137,14 +137,19 @@ def _use_alignment(clip: TrainingClip, npz: Path) -> None:
     clip.phones, clip.phone_times = list(aligned.phones), np.asarray(aligned.phone_times, np.float64)
 
 
-def repeat_by_language(clips: list[TrainingClip], real_dir: Path, weights: dict[str, int]) -> list[TrainingClip]:
-    """`clips` with each clip listed `weights[its language]` times (1 for a language not named), so a draw that is
-    uniform over the list favours those languages (phase C: English is what users record, and little of it trains)."""
-    if not weights:
-        return list(clips)
+def check_language_weights(weights: dict[str, int]) -> None:
+    """Raise ValueError unless every weight of `ears_language_weights` is a whole number >= 1."""
     for language, times in weights.items():
         if not isinstance(times, int) or times < 1:
             raise ValueError(f"ears_language_weights[{language!r}] must be a whole number >= 1, got {times!r}")
+
+
+def repeat_by_language(clips: list[TrainingClip], real_dir: Path, weights: dict[str, int]) -> list[TrainingClip]:
+    """`clips` with each clip listed `weights[its language]` times (1 for a language not named), so a draw that is
+    uniform over the list favours those languages (phase C: English is what users record, and little of it trains)."""
+    check_language_weights(weights)
+    if not weights:
+        return list(clips)
     manifest = json.loads((Path(real_dir) / "manifest.json").read_text())
     language = {REAL_SPEECH_PREFIX + e["id"]: e.get("language") for e in manifest["entries"]}
     return [clip for clip in clips for _ in range(weights.get(language.get(clip.clip_id), 1))]
