@@ -85,8 +85,9 @@ def join_statistics(weights: np.ndarray, window_frames: int, prefix_frames: int,
     }
 
 
-def run_case(case: str, weights_dir: Path, audio: Path, threads: int) -> dict:
-    """Timed generation in this process: model load excluded, audio decoding + features + sampling included."""
+def run_case(case: str, weights_dir: Path, audio: Path, threads: int, device: str = "cpu") -> dict:
+    """Timed generation in this process: model load excluded, audio decoding + features + sampling included.
+    `device` "cuda" times a torch case on a GPU (its peak_mb is then the GPU memory the run allocated)."""
     import threading
 
     import torch
@@ -97,7 +98,10 @@ def run_case(case: str, weights_dir: Path, audio: Path, threads: int) -> dict:
     torch.set_num_threads(threads)
     model, backend = {"teacher": ("teacher", "torch"), "student": ("student", "torch"),
                       "student-numpy": ("student", "numpy"), "long": ("student", "torch")}[case]  # fmt: skip
-    engine = load_engine(weights_dir, device="cpu", backend=backend, model=model)
+    engine = load_engine(weights_dir, device=device if backend == "torch" else "cpu", backend=backend, model=model)
+    on_gpu = device.startswith("cuda")
+    if on_gpu:
+        torch.cuda.reset_peak_memory_stats()
     # The long case measures the model's window joins: no blink layer, so a blink that lands on a join is not
     # counted as a seam (the blinks cost nothing measurable in the timed cases, which keep them).
     blinks = 0.0 if case == "long" else AnimationRequest.blinks_per_minute
@@ -117,7 +121,11 @@ def run_case(case: str, weights_dir: Path, audio: Path, threads: int) -> dict:
         "audio_seconds": animation.duration,
         "steps": engine.steps,
         "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "device": str(getattr(engine.backend, "device", "cpu")),
     }
+    if on_gpu:
+        result["gpu_peak_mb"] = torch.cuda.max_memory_allocated() / 2**20
+        result["gpu"] = torch.cuda.get_device_name()
     if case == "long":
         w = engine.window
         result["joins"] = join_statistics(animation.weights, w.window_frames, w.prefix_frames, w.crossfade_frames)

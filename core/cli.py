@@ -195,7 +195,7 @@ def _bench(a: argparse.Namespace) -> int:
     from core import bench
 
     if a.case:
-        print(json.dumps(bench.run_case(a.case, Path(a.weights), Path(a.audio), a.threads)))
+        print(json.dumps(bench.run_case(a.case, Path(a.weights), Path(a.audio), a.threads, a.device)))
         return 0
     _print_json(bench.benchmark(Path(a.weights), Path(a.data), threads=a.threads, lve_clips=a.lve_clips), a.json)
     return 0
@@ -419,6 +419,7 @@ def build_parser() -> argparse.ArgumentParser:
     be.add_argument("--json", help="write the result here")
     be.add_argument("--case", choices=["teacher", "student", "student-numpy", "long"], help=argparse.SUPPRESS)
     be.add_argument("--audio", help=argparse.SUPPRESS)
+    be.add_argument("--device", default="cpu", help=argparse.SUPPRESS)  # one --case on a GPU (tools/gpu_bench.sh)
     be.set_defaults(func=_bench)
 
     rig = sub.add_parser(

@@ -373,6 +373,84 @@ def test_encoder_views_are_degraded_copies_and_crops_keep_the_clean_targets(corp
         np.testing.assert_array_equal(clip.audio, audio)  # the Whisper targets are the clean audio's
 
 
+def test_teacher_fine_tunes_on_aligned_real_speech_heard_through_degraded_views(trained_teacher, corpus, tmp_path):
+    import shutil
+
+    from core.training.batches import BatchSampler, BatchSpec
+    from core.training.distill import load_distillation_teacher
+    from core.training.feature_views import degraded_feature_views
+    from core.training.real_speech_clips import aligned_real_speech_clips
+    from core.training.train_teacher import load_trained_talker, train_teacher
+
+    real = tmp_path / "real"
+    entries = _fake_real_speech(corpus, real)
+    sources = json.loads((corpus / "splits.json").read_text())["heldout_voices"]
+    for index in (0, 1, 2, 5):  # aligned by `data real-speech`: here the corpus clip each was copied from
+        shutil.copy(corpus / f"{sources[index]}.npz", real / f"clips/fake/{index}.npz")
+        entries[index]["aligned"] = True
+    (real / "manifest.json").write_text(json.dumps({"entries": entries, "content_hash": "fakehash"}))
+    spec, cache = EncoderSpec(**TINY_ENCODER), corpus / "cache"
+
+    # Pseudo-labels: aligned clips of known speakers only (clip 5's speaker is unknown), motion = the alignment's
+    clips, wavs = aligned_real_speech_clips(real, spec, cache, jobs=1, progress=False)
+    assert [c.clip_id for c in clips] == ["real:fake/0", "real:fake/1", "real:fake/2"]
+    for clip, index in zip(clips, (0, 1, 2), strict=True):
+        from core.data.clip import load_clip
+
+        alignment = load_clip(corpus / f"{sources[index]}.npz", with_audio=False)
+        n = min(clip.frames, alignment.num_frames)
+        np.testing.assert_array_equal(clip.motion[:n], alignment.weights[:n])
+        assert clip.speaker == "fake:a" and clip.emotion == "neutral" and clip.phones == list(alignment.phones)
+        assert clip.audio.shape == (clip.frames, clips[0].audio.shape[1])
+
+    # Degraded views: different features of the same length, the same on a rerun in another order
+    augment = {"clean_prob": 0.0, "reverb_prob": 0.8, "noise_prob": 0.8}
+    from core.audio_augment import AcousticAugment
+
+    views = degraded_feature_views(wavs, spec, AcousticAugment.from_dict(augment), 2, 0, cache, jobs=1, progress=False)
+    again = degraded_feature_views(dict(reversed(list(wavs.items()))), spec, AcousticAugment.from_dict(augment), 2, 0,
+                                   cache, jobs=1, progress=False)  # fmt: skip
+    from core.training.corpus_features import encode_audio_files
+
+    for clip_id, path in wavs.items():
+        clean = encode_audio_files([path], spec, cache, 1, progress=False)[path][0]
+        feats, _ = views[clip_id]
+        assert len(feats) == 2 and all(f.shape == clean.shape and f.dtype == np.float16 for f in feats)
+        assert all(np.abs(f.astype(np.float32) - clean).mean() > 0.05 * np.abs(clean).mean() for f in feats)
+        for mine, theirs in zip(feats, again[clip_id][0], strict=True):
+            np.testing.assert_array_equal(mine, theirs)
+
+    # A batch hears the views (clean_view_prob 0) or the clean audio (1) with the very same motion crops
+    for clip in clips:
+        clip.audio_views = [np.full_like(clip.audio, 7.0, dtype=np.float16)]
+    labels = ({"fake:a": 0}, {"neutral": 0})
+    spec_b = BatchSpec(groups=1, per_group=4, crop_frames=30, ref_frames=20)
+    heard = BatchSampler(clips, *labels, spec_b, seed=0, clean_view_prob=0.0).sample()
+    clean_b = BatchSampler(clips, *labels, spec_b, seed=0, clean_view_prob=1.0).sample()
+    torch.testing.assert_close(heard["motion"], clean_b["motion"])
+    assert torch.all(heard["audio"][heard["frame_mask"]] == 7.0)
+    assert not torch.any(clean_b["audio"][clean_b["frame_mask"]] == 7.0)
+
+    # Fine-tuning a trained teacher on corpus + pseudo-labelled real speech, through degraded views
+    start = load_distillation_teacher(trained_teacher[0])
+    config = _teacher_config(
+        corpus, tmp_path / "ft", steps=4, init_from=str(trained_teacher[0]), real_speech=str(real),
+        real_speech_min_seconds=0.0, real_speech_groups=1, augment_views=1, acoustic_augment=augment,
+        eval_every=4, lr=1e-3, warmup_steps=1,
+    )  # fmt: skip
+    summary = train_teacher(config, progress=False)
+    record = json.loads((tmp_path / "ft" / "config.json").read_text())
+    assert record["real_speech"] == {"folder": str(real), "hash": "fakehash", "clips": 3,
+                                     "seconds": record["real_speech"]["seconds"], "speakers": ["fake:a"]}  # fmt: skip
+    assert record["train_config"]["augment_views"] == 1 and record["speakers"]["fake:a"] >= 0
+    tuned = load_trained_talker(tmp_path / "ft")
+    assert tuned.config.to_dict() == start.config.to_dict() and summary["step"] == 4
+    a, b = start.state_dict(), tuned.state_dict()
+    torch.testing.assert_close(a["motion_mean"], b["motion_mean"])  # the teacher's motion statistics are kept
+    changed = [k for k in a if a[k].dtype.is_floating_point and not torch.equal(a[k], b[k])]
+    assert changed, "fine-tuning left every weight where it started"
+
+
 def test_unrolled_sample_is_the_shipped_sampler_and_carries_gradients():
     from core.models.talker import DiffusionTalker, TalkerConfig
     from core.training.adapt_ears import unrolled_sample

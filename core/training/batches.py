@@ -1,4 +1,5 @@
 """Random training batches from TrainingClips: motion crops, their audio features, a reference clip and labels.
+A clip with degraded feature views (TrainingClip.audio_views) is heard through one of them with 1 - clean_view_prob.
 
 Each batch is `groups` speakers x `per_group` clips of that speaker (so the identity InfoNCE has positives), each
 clip cropped to `crop_frames` (shorter clips are padded and masked). The reference clip of an item is ANOTHER clip
@@ -32,10 +33,13 @@ class BatchSampler:
         emotion_labels: dict[str, int],
         spec: BatchSpec,
         seed: int,
+        clean_view_prob: float = 1.0,
     ) -> None:
         if not clips:
             raise ValueError("no training clips")
-        self.clips, self.spec = clips, spec
+        if not 0.0 <= clean_view_prob <= 1.0:
+            raise ValueError(f"clean_view_prob must lie in [0, 1], got {clean_view_prob}")
+        self.clips, self.spec, self.clean_view_prob = clips, spec, clean_view_prob
         self.speaker_labels, self.emotion_labels = speaker_labels, emotion_labels
         self.rng = np.random.default_rng(seed)
         self.by_speaker: dict[str, list[int]] = defaultdict(list)
@@ -49,7 +53,11 @@ class BatchSampler:
     def _crop(self, clip: TrainingClip, frames: int) -> tuple[np.ndarray, np.ndarray, int, int]:
         start = int(self.rng.integers(0, max(clip.frames - frames, 0) + 1))
         end = min(start + frames, clip.frames)
-        return clip.motion[start:end], clip.audio[start:end], end - start, start
+        audio = clip.audio
+        # Only clips with degraded views draw here, so a run without augmentation keeps its random stream
+        if clip.audio_views and self.rng.random() >= self.clean_view_prob:
+            audio = clip.audio_views[int(self.rng.integers(len(clip.audio_views)))]
+        return clip.motion[start:end], audio[start:end], end - start, start
 
     def sample(self) -> dict[str, torch.Tensor]:
         spec = self.spec

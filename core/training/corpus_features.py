@@ -15,7 +15,7 @@ import hashlib
 import json
 import multiprocessing as mp
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -57,6 +57,9 @@ class TrainingClip:
     phones: list[str]
     phone_times: np.ndarray  # (N, 2) seconds
     prosody: np.ndarray | None = None  # (frames, PROSODY_DIM) float32, core/prosody_features.py
+    # Features of degraded copies of the audio (each like `audio`, float16; core/training/feature_views.py): a batch
+    # draws one of them or the clean `audio` (BatchSampler.clean_view_prob); the motion stays the same
+    audio_views: list[np.ndarray] = field(default_factory=list)
 
     @property
     def frames(self) -> int:

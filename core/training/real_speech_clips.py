@@ -124,6 +124,47 @@ def load_real_speech_clips(
     return clips, wavs
 
 
+def aligned_real_speech_clips(
+    real_dir: Path,
+    encoder: EncoderSpec,
+    cache_dir: Path,
+    *,
+    split: str = "train",
+    min_seconds: float = 0.0,
+    jobs: int = 2,
+    progress: bool = True,
+) -> tuple[list[TrainingClip], dict[str, str]]:
+    """(clips, clip id -> wav path) of the force-aligned clips of known speakers in a real-speech split, each with the
+    face targets synthesised from its alignment as motion (the corpus's kind of target), its phones, its speaker as
+    identity and the "neutral" emotion: pseudo-labelled real speech the teacher can train on. No teacher needed."""
+    entries = {
+        clip_id: entry
+        for clip_id, entry in real_speech_wavs(real_dir, split, None, min_seconds).items()
+        if entry.get("aligned") and entry.get("speaker") and Path(entry["path"]).with_suffix(".npz").is_file()
+    }
+    if not entries:
+        raise ValueError(
+            f"{real_dir} has no force-aligned clips of known speakers in '{split}' (>= {min_seconds:g} s): "
+            f"rerun `python -m core data real-speech --out {real_dir}` with the aligner installed"
+        )
+    paths = [entry["path"] for entry in entries.values()]
+    encoded = encode_audio_files(paths, encoder, cache_dir, jobs, f"features[real {split}, aligned]", progress)
+    clips, wavs = [], {}
+    for clip_id, entry in entries.items():
+        feats, rate, prosody = encoded[entry["path"]]
+        frames = frames_for_samples(_sample_count(entry), MOTION_FPS)
+        clip = TrainingClip(
+            f"{REAL_SPEECH_PREFIX}{clip_id}", speaker_of(entry), "neutral",
+            features_at_fps(feats, rate, MOTION_FPS, frames).astype(np.float32),
+            np.zeros((frames, 0), np.float32), MOTION_FPS, [], np.zeros((0, 2)),
+            prosody_on_frames(prosody, frames, MOTION_FPS),
+        )  # fmt: skip
+        _use_alignment(clip, Path(entry["path"]).with_suffix(".npz"))
+        clips.append(clip)
+        wavs[clip.clip_id] = entry["path"]
+    return clips, wavs
+
+
 def _use_alignment(clip: TrainingClip, npz: Path) -> None:
     """The clip's motion and phones from its forced-alignment clip (its 30 fps frames; the last frame repeated or
     cut where the two frame counts differ by rounding)."""

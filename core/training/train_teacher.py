@@ -5,6 +5,11 @@ decay, gradient clipping, an EMA copy of the weights (what gets evaluated and ex
 `RUN_DIR/checkpoint.safetensors` holds model, EMA, optimizer and RNG states; rerunning the same command continues.
 `RUN_DIR/config.json` records the config and the corpus hash, `RUN_DIR/log.jsonl` one line per logged step
 (losses, learning rate, held-out losses and lip-sync checks).
+
+For real voices (configs/teacher_ears.json): `init_from` fine-tunes a trained teacher; `real_speech` adds the
+force-aligned English clips of a real-speech folder with their alignments' face targets (pseudo-labels, speakers as
+identities); `augment_views` makes the teacher hear every clip also through degraded copies (rooms, noise, phone
+bands, codecs, gains; core/training/feature_views.py) while its motion targets stay those of the clean clip.
 """
 
 from __future__ import annotations
@@ -14,14 +19,15 @@ import json
 import math
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from core.audio_augment import AcousticAugment
 from core.models.talker import DiffusionTalker, TalkerConfig
-from core.training.batches import BatchSampler, BatchSpec
+from core.training.batches import BatchSampler, BatchSpec, MixedBatchSampler
 from core.training.config_values import config_from_values
 from core.training.corpus_features import (
     DEFAULT_CACHE_DIR,
@@ -62,10 +68,26 @@ class TeacherTrainConfig:
     cache_dir: str = str(DEFAULT_CACHE_DIR)
     limit_clips: int | None = None  # use only the first N training clips (tests, smoke runs)
     max_minutes: float | None = None  # stop (with a checkpoint) after this much training time
+    # Start from a trained teacher (a run folder or a weights folder with teacher.safetensors) instead of fresh
+    # weights: its network shape and motion statistics are kept, the settings above only steer the fine-tuning
+    init_from: str = ""
+    # Pseudo-labelled real speech: the force-aligned clips of known speakers in a real-speech folder's train split,
+    # their alignments' face targets as motion (core/training/real_speech_clips.py); `real_speech_groups` of its
+    # speakers join each batch beside batch.groups corpus speakers
+    real_speech: str = ""
+    real_speech_min_seconds: float = 2.0
+    real_speech_groups: int = 2
+    # Acoustic augmentation: `augment_views` degraded copies of every training clip's audio (core/audio_augment.py),
+    # their Whisper features cached; a crop hears the clean audio with `clean_view_prob`, else one of the copies
+    augment_views: int = 0
+    clean_view_prob: float = 0.3
+    acoustic_augment: AcousticAugment = field(default_factory=AcousticAugment)
 
     @classmethod
     def from_dict(cls, values: dict) -> TeacherTrainConfig:
-        return config_from_values(cls, values, {"batch": BatchSpec, "encoder": EncoderSpec})
+        return config_from_values(
+            cls, values, {"batch": BatchSpec, "encoder": EncoderSpec, "acoustic_augment": AcousticAugment}
+        )
 
     def talker_config(self, audio_dim: int) -> TalkerConfig:
         from core.models.denoiser import DenoiserConfig
@@ -138,14 +160,37 @@ def train_teacher(config: TeacherTrainConfig, progress: bool = True) -> dict:
         Path(config.data), "heldout_sentences", config.encoder, Path(config.cache_dir), config.feature_jobs,
         None if config.limit_clips is None else max(8, config.limit_clips // 8), progress,
     )  # fmt: skip
-    speakers, emotions = label_maps(train)
+    real, real_wavs = [], {}
+    if config.real_speech:
+        from core.training.real_speech_clips import aligned_real_speech_clips
+
+        real, real_wavs = aligned_real_speech_clips(
+            Path(config.real_speech), config.encoder, Path(config.cache_dir),
+            min_seconds=config.real_speech_min_seconds, jobs=config.feature_jobs, progress=progress,
+        )  # fmt: skip
+    if config.augment_views:
+        _attach_degraded_views(config, train, real, real_wavs, progress)
+    speakers, emotions = label_maps(train + real)
     audio_dim = train[0].audio.shape[1]
-    model = DiffusionTalker(config.talker_config(audio_dim))
-    mean, std = motion_statistics(train)
-    model.set_motion_stats(torch.from_numpy(mean), torch.from_numpy(std))
+    if config.init_from:
+        from core.training.distill import load_distillation_teacher
+
+        model = load_distillation_teacher(Path(config.init_from)).train()
+        for parameter in model.parameters():
+            parameter.requires_grad_(True)
+    else:
+        model = DiffusionTalker(config.talker_config(audio_dim))
+        mean, std = motion_statistics(train)
+        model.set_motion_stats(torch.from_numpy(mean), torch.from_numpy(std))
     ema = copy.deepcopy(model).eval()
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-    sampler = BatchSampler(train, speakers, emotions, config.batch, seed=config.seed)
+    corpus_sampler = BatchSampler(train, speakers, emotions, config.batch, config.seed, config.clean_view_prob)
+    real_sampler = None
+    sampler = corpus_sampler
+    if real:
+        real_spec = replace(config.batch, groups=config.real_speech_groups)
+        real_sampler = BatchSampler(real, speakers, emotions, real_spec, config.seed + 2, config.clean_view_prob)
+        sampler = MixedBatchSampler([corpus_sampler, real_sampler])
     heldout_sampler = BatchSampler(heldout, speakers, emotions, config.batch, seed=config.seed + 1)
 
     data_hash = corpus_hash(Path(config.data))
@@ -157,6 +202,7 @@ def train_teacher(config: TeacherTrainConfig, progress: bool = True) -> dict:
         "speakers": speakers,
         "emotions": emotions,
         "train_clips": len(train),
+        **(_real_speech_record(config, real) if real else {}),
         "heldout_clips": len(heldout),
         "parameters": sum(p.numel() for p in model.parameters()),
     }
@@ -167,7 +213,9 @@ def train_teacher(config: TeacherTrainConfig, progress: bool = True) -> dict:
     if checkpoint.is_file():
         from core.training.checkpoint import load_checkpoint
 
-        step, _ = load_checkpoint(checkpoint, model, ema, optimizer, sampler.rng)
+        step, extra = load_checkpoint(checkpoint, model, ema, optimizer, corpus_sampler.rng)
+        if real_sampler is not None and "real_rng" in extra:
+            real_sampler.rng.bit_generator.state = extra["real_rng"]
         print(f"resumed from {checkpoint} at step {step}", file=sys.stderr)
 
     bar = None
@@ -208,7 +256,10 @@ def train_teacher(config: TeacherTrainConfig, progress: bool = True) -> dict:
             if step % config.checkpoint_every == 0 or step == config.steps or out_of_time:
                 from core.training.checkpoint import save_checkpoint
 
-                save_checkpoint(checkpoint, model, ema, optimizer, step, sampler.rng, {"corpus_hash": data_hash})
+                extra = {"corpus_hash": data_hash}
+                if real_sampler is not None:
+                    extra["real_rng"] = real_sampler.rng.bit_generator.state
+                save_checkpoint(checkpoint, model, ema, optimizer, step, corpus_sampler.rng, extra)
             if out_of_time:
                 print(f"stopping at step {step}: max_minutes={config.max_minutes} reached", file=sys.stderr)
                 break
@@ -221,6 +272,43 @@ def train_teacher(config: TeacherTrainConfig, progress: bool = True) -> dict:
     save_file({k: v.contiguous() for k, v in ema.state_dict().items()}, str(run_dir / "model.safetensors"),
               metadata={"talker_config": json.dumps(model.config.to_dict()), "step": str(step)})  # fmt: skip
     return {"step": step, "last_losses": last, "run_dir": str(run_dir), **record}
+
+
+def _attach_degraded_views(
+    config: TeacherTrainConfig,
+    train: list[TrainingClip],
+    real: list[TrainingClip],
+    real_wavs: dict[str, str],
+    progress: bool,
+) -> None:
+    """Give every training clip (corpus and real) `augment_views` degraded feature views on its motion frames."""
+    from core.models.audio_features import features_at_fps
+    from core.training.feature_views import babble_pool, degraded_feature_views
+
+    wavs = {clip.clip_id: str(Path(config.data) / f"{clip.clip_id}.wav") for clip in train}
+    wavs.update(real_wavs)
+    pool = babble_pool(list(real_wavs.values()) or list(wavs.values()), config.seed + 11)
+    views = degraded_feature_views(
+        wavs, config.encoder, config.acoustic_augment, config.augment_views, config.seed, Path(config.cache_dir),
+        pool=pool, jobs=config.feature_jobs, progress=progress,
+    )  # fmt: skip
+    for clip in train + real:
+        feats, rate = views[clip.clip_id]
+        clip.audio_views = [features_at_fps(f, rate, clip.fps, clip.frames).astype(np.float16) for f in feats]
+
+
+def _real_speech_record(config: TeacherTrainConfig, real: list[TrainingClip]) -> dict:
+    from core.training.real_speech_clips import real_speech_hash
+
+    return {
+        "real_speech": {
+            "folder": config.real_speech,
+            "hash": real_speech_hash(Path(config.real_speech)),
+            "clips": len(real),
+            "seconds": round(sum(c.frames for c in real) / 30.0, 1),
+            "speakers": sorted({c.speaker for c in real}),
+        }
+    }
 
 
 def _encoder_cache_id(spec: EncoderSpec) -> str:
