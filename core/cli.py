@@ -141,7 +141,7 @@ def _train(a: argparse.Namespace) -> int:
         config.deterministic = True
         if not any(item.startswith("run_dir=") for item in a.set) and config.run_dir == "runs/teacher":
             config.run_dir = "runs/baseline"
-    summary = train_teacher(config)
+    summary = train_teacher(config, command=train_command(a))
     print(json.dumps({k: summary[k] for k in ("step", "last_losses", "run_dir", "parameters")}, indent=1))
     return 0
 
@@ -165,6 +165,14 @@ def _distill(a: argparse.Namespace) -> int:
     config = _load_config(DistillConfig, a.config, a.set)
     _print_json(distill_and_export(config, Path(a.weights) if a.weights else None, distill_command(a)))
     return 0
+
+
+def train_command(a: argparse.Namespace) -> str:
+    """The `train` command line that `a` came from, for the run record and the weights' manifest."""
+    import shlex
+
+    parts = [f"python -m core train {a.what}"] + ([f"--config {shlex.quote(a.config)}"] if a.config else [])
+    return " ".join(parts + [f"--set {shlex.quote(item)}" for item in a.set])
 
 
 def distill_command(a: argparse.Namespace) -> str:

@@ -61,3 +61,33 @@ def test_the_manifest_records_the_distill_command_that_ran():
         "python -m core distill --config configs/distill_ears_round2.json --set ears_steps=10 --weights 'my weights'"
     )
     assert distill_command(build_parser().parse_args(["distill"])) == "python -m core distill"
+
+
+def test_a_teacher_run_records_the_train_command_that_ran():
+    """The teacher fine-tuned for real voices is its own command, and export-teacher copies it into the manifest."""
+    from core.cli import build_parser, train_command
+
+    args = build_parser().parse_args(
+        ["train", "teacher", "--config", "configs/teacher_ears.json", "--set", "steps=10", "--set", "real_speech="]
+    )
+    assert train_command(args) == (
+        "python -m core train teacher --config configs/teacher_ears.json --set steps=10 --set real_speech="
+    )
+    assert train_command(build_parser().parse_args(["train", "baseline"])) == "python -m core train baseline"
+
+
+def test_every_shipped_config_loads_into_its_config_class():
+    """A config in configs/ with a typo'd key or a missing base would only fail after hours of features."""
+    from pathlib import Path
+
+    from core.cli import _load_config
+    from core.training.distill import DistillConfig
+    from core.training.train_teacher import TeacherTrainConfig
+
+    for path in sorted(Path("configs").glob("*.json")):
+        cls = DistillConfig if path.name.startswith(("distill", "ablation")) else TeacherTrainConfig
+        config = _load_config(cls, str(path), [])
+        assert isinstance(config, cls), path
+    ears = _load_config(TeacherTrainConfig, "configs/teacher_ears.json", [])
+    assert ears.init_from == "weights" and ears.augment_views == 1 and ears.real_speech == "data/real_speech"
+    assert ears.acoustic_augment.reverb_prob == 0.6

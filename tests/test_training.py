@@ -438,8 +438,9 @@ def test_teacher_fine_tunes_on_aligned_real_speech_heard_through_degraded_views(
         real_speech_min_seconds=0.0, real_speech_groups=1, augment_views=1, acoustic_augment=augment,
         eval_every=4, lr=1e-3, warmup_steps=1,
     )  # fmt: skip
-    summary = train_teacher(config, progress=False)
+    summary = train_teacher(config, progress=False, command="python -m core train teacher --config ft.json")
     record = json.loads((tmp_path / "ft" / "config.json").read_text())
+    assert record["training_command"] == "python -m core train teacher --config ft.json"
     assert record["real_speech"] == {"folder": str(real), "hash": "fakehash", "clips": 3,
                                      "seconds": record["real_speech"]["seconds"], "speakers": ["fake:a"]}  # fmt: skip
     assert record["train_config"]["augment_views"] == 1 and record["speakers"]["fake:a"] >= 0

@@ -79,7 +79,7 @@ def export_teacher(
         whisper_overlap_seconds=encoder.overlap_seconds, audio_encoder_cache_id=built.cache_id,
         steps=model.config.sampling_steps,
         metadata={"corpus_hash": record["corpus_hash"], "feature_spec": _encoder_cache_id(encoder)},
-        manifest_extra={"teacher": {**extra, "training_command": TRAINING_COMMANDS["teacher"],
+        manifest_extra={"teacher": {**extra, "training_command": record.get("training_command") or TRAINING_COMMANDS["teacher"],
                                     "corpus_hash": record["corpus_hash"], "train_config": record["train_config"]}},
     )  # fmt: skip
 

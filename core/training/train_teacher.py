@@ -145,8 +145,9 @@ def heldout_report(model: DiffusionTalker, sampler: BatchSampler, clips: list[Tr
     return losses
 
 
-def train_teacher(config: TeacherTrainConfig, progress: bool = True) -> dict:
-    """Train (or resume) and return a summary: final losses, held-out report, paths."""
+def train_teacher(config: TeacherTrainConfig, progress: bool = True, command: str | None = None) -> dict:
+    """Train (or resume) and return a summary: final losses, held-out report, paths. `command`: the command line
+    that ran it, for the run record (export-teacher copies it into the weights' manifest)."""
     torch.manual_seed(config.seed)
     torch.set_num_threads(config.threads)
     run_dir = Path(config.run_dir)
@@ -196,6 +197,7 @@ def train_teacher(config: TeacherTrainConfig, progress: bool = True) -> dict:
     data_hash = corpus_hash(Path(config.data))
     record = {
         "train_config": asdict(config),
+        **({"training_command": command} if command else {}),
         "talker_config": model.config.to_dict(),
         "corpus_hash": data_hash,
         "encoder_cache_id": _encoder_cache_id(config.encoder),
