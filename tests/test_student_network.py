@@ -8,12 +8,8 @@ import pytest
 import torch
 
 from core.models.talker import DiffusionTalker, TalkerConfig
-from core.training.distill import (
-    kept_teacher_blocks,
-    load_distillation_teacher,
-    pruned_feed_forward,
-    student_network,
-)
+from core.training.distill import kept_teacher_blocks, pruned_feed_forward, student_network
+from core.training.train_teacher import load_teacher
 
 
 def _teacher(layers: int = 3) -> DiffusionTalker:
@@ -113,12 +109,12 @@ def test_distillation_reads_the_shipped_teacher_from_a_weights_folder(tmp_path):
         dict(zip(clips, ["neutral", "happy", "neutral", "happy"], strict=True)),
     )
     save_teacher(tmp_path, teacher, styles, steps=4)
-    loaded = load_distillation_teacher(tmp_path)
+    loaded = load_teacher(tmp_path)
     assert torch.allclose(_x0(loaded), _x0(teacher))
     with pytest.raises(FileNotFoundError, match="train teacher"):
-        load_distillation_teacher(tmp_path / "nothing")
+        load_teacher(tmp_path / "nothing")
     data = bytearray((tmp_path / TEACHER_FILE).read_bytes())
     data[-1] ^= 0xFF  # one flipped byte: the manifest's checksum refuses it
     (tmp_path / TEACHER_FILE).write_bytes(bytes(data))
     with pytest.raises(Exception, match="sha256|checksum"):
-        load_distillation_teacher(tmp_path)
+        load_teacher(tmp_path)

@@ -306,8 +306,9 @@ def test_aligned_real_clips_can_take_their_alignments_face_targets_as_motion(tra
     import shutil
 
     from core.data.clip import load_clip
-    from core.training.distill import DistillConfig, distill, load_distillation_teacher
+    from core.training.distill import DistillConfig, distill
     from core.training.real_speech_clips import load_real_speech_clips
+    from core.training.train_teacher import load_teacher
 
     real = tmp_path / "real"
     entries = _fake_real_speech(corpus, real)
@@ -317,7 +318,7 @@ def test_aligned_real_clips_can_take_their_alignments_face_targets_as_motion(tra
     entries[0]["aligned"] = True
     (real / "manifest.json").write_text(json.dumps({"entries": entries, "content_hash": "fakehash"}))
     alignment = load_clip(real / "clips/fake/0.npz", with_audio=False)
-    teacher = load_distillation_teacher(trained_teacher[0])
+    teacher = load_teacher(trained_teacher[0])
     load = dict(steps=4, jobs=1, progress=False)
     takes, _ = load_real_speech_clips(real, teacher, EncoderSpec(**TINY_ENCODER), corpus / "cache",
                                       tmp_path / "targets.safetensors", **load)  # fmt: skip
@@ -377,10 +378,9 @@ def test_teacher_fine_tunes_on_aligned_real_speech_heard_through_degraded_views(
     import shutil
 
     from core.training.batches import BatchSampler, BatchSpec
-    from core.training.distill import load_distillation_teacher
     from core.training.feature_views import degraded_feature_views
     from core.training.real_speech_clips import aligned_real_speech_clips
-    from core.training.train_teacher import load_trained_talker, train_teacher
+    from core.training.train_teacher import load_teacher, load_trained_talker, train_teacher
 
     real = tmp_path / "real"
     entries = _fake_real_speech(corpus, real)
@@ -432,7 +432,7 @@ def test_teacher_fine_tunes_on_aligned_real_speech_heard_through_degraded_views(
     assert not torch.any(clean_b["audio"][clean_b["frame_mask"]] == 7.0)
 
     # Fine-tuning a trained teacher on corpus + pseudo-labelled real speech, through degraded views
-    start = load_distillation_teacher(trained_teacher[0])
+    start = load_teacher(trained_teacher[0])
     config = _teacher_config(
         corpus, tmp_path / "ft", steps=4, init_from=str(trained_teacher[0]), real_speech=str(real),
         real_speech_min_seconds=0.0, real_speech_groups=1, augment_views=1, acoustic_augment=augment,

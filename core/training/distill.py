@@ -21,7 +21,7 @@ Real speech and acoustic augmentation (`real_speech`, `augment_views`): real rec
 Ablations (same code, other settings; configs/ablation_*.json): `rounds=[2]` (direct 16 -> 2), `pc_weight=0`,
 `student_encoder=false` (the student keeps the big encoder: no L_ae), `student_denoiser` (a 128-wide network).
 
-The teacher is a training run or the shipped teacher in a weights folder (load_distillation_teacher). What ships is
+The teacher is a training run or the shipped teacher in a weights folder (train_teacher.load_teacher). What ships is
 the last round's student with its audio path folded (core/models/feature_fold.py, at export).
 
 Resumable: each finished phase / round writes `RUN_DIR/<phase>.safetensors` and is skipped on a rerun.
@@ -69,6 +69,7 @@ from core.training.real_speech_clips import (
     repeat_by_language,
 )
 from core.training.train_steps import optimizer_step, progress_bar
+from core.training.train_teacher import load_teacher
 
 
 @dataclass
@@ -610,22 +611,6 @@ def _paired(clips: list[TrainingClip], extra: dict[str, np.ndarray]) -> list[Tra
     ]  # fmt: skip
 
 
-def load_distillation_teacher(path: Path) -> DiffusionTalker:
-    """The teacher to distil: a training run (RUN_DIR/model.safetensors, `python -m core train teacher`) or a weights
-    folder with the shipped teacher.safetensors (checked against its manifest), so distilling needs no retraining."""
-    from core.inference import TEACHER_FILE, load_shipped_talker
-    from core.training.train_teacher import load_trained_talker
-
-    if (path / "model.safetensors").is_file():
-        return load_trained_talker(path)
-    if (path / TEACHER_FILE).is_file():
-        return load_shipped_talker(path, "teacher")
-    raise FileNotFoundError(
-        f"no teacher in '{path}': expected a training run (model.safetensors, from `python -m core train teacher`) "
-        f"or a weights folder with {TEACHER_FILE} (`python -m core export-teacher`)"
-    )
-
-
 def distill(config: DistillConfig, progress: bool = True) -> dict:
     """Run (or resume) phases A and B; returns the trained pieces and a summary."""
     if config.real_speech_targets not in ("teacher", "aligned"):
@@ -644,7 +629,7 @@ def distill(config: DistillConfig, progress: bool = True) -> dict:
         log_file.flush()
 
     data = Path(config.data)
-    teacher = load_distillation_teacher(Path(config.teacher))
+    teacher = load_teacher(Path(config.teacher))
     teacher.requires_grad_(False)
     train = load_training_set(
         data, "train", config.teacher_encoder, Path(config.cache_dir), config.feature_jobs, config.limit_clips, progress

@@ -174,9 +174,7 @@ def train_teacher(config: TeacherTrainConfig, progress: bool = True, command: st
     speakers, emotions = label_maps(train + real)
     audio_dim = train[0].audio.shape[1]
     if config.init_from:
-        from core.training.distill import load_distillation_teacher
-
-        model = load_distillation_teacher(Path(config.init_from)).train()
+        model = load_teacher(Path(config.init_from)).train()
         for parameter in model.parameters():
             parameter.requires_grad_(True)
     else:
@@ -332,3 +330,19 @@ def load_trained_talker(run_dir: Path) -> DiffusionTalker:
     model = DiffusionTalker(config)
     model.load_state_dict(load_file(str(path)))
     return model.eval()
+
+
+def load_teacher(path: Path) -> DiffusionTalker:
+    """A trained teacher: a training run (RUN_DIR/model.safetensors, `python -m core train teacher`) or a weights
+    folder with the shipped teacher.safetensors (checked against its manifest), so distilling or fine-tuning needs no
+    retraining."""
+    from core.inference import TEACHER_FILE, load_shipped_talker
+
+    if (path / "model.safetensors").is_file():
+        return load_trained_talker(path)
+    if (path / TEACHER_FILE).is_file():
+        return load_shipped_talker(path, "teacher")
+    raise FileNotFoundError(
+        f"no teacher in '{path}': expected a training run (model.safetensors, from `python -m core train teacher`) "
+        f"or a weights folder with {TEACHER_FILE} (`python -m core export-teacher`)"
+    )
