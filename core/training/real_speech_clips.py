@@ -30,6 +30,7 @@ from safetensors.numpy import load_file, save_file
 from core.models.audio_features import features_at_fps, frames_for_samples
 from core.models.talker import DiffusionTalker
 from core.prosody_features import prosody_on_frames
+from core.rig.arkit import NUM_CHANNELS as MOTION_CHANNELS
 from core.training.corpus_features import EncoderSpec, TrainingClip, encode_audio_files, read_splits
 
 REAL_SPEECH_PREFIX = "real:"  # clip ids of real speech, so they never collide with the corpus's
@@ -97,22 +98,7 @@ def load_real_speech_clips(
 ) -> tuple[list[TrainingClip], dict[str, str]]:
     """(clips with teacher pseudo-labels, clip id -> wav path) of a real-speech split; see the module docstring."""
     entries = real_speech_wavs(real_dir, split, max_hours, min_seconds)
-    paths = [entry["path"] for entry in entries.values()]
-    encoded = encode_audio_files(paths, encoder, cache_dir, jobs, f"features[real {split}]", progress)
-    clips: list[TrainingClip] = []
-    wavs: dict[str, str] = {}
-    for clip_id, entry in entries.items():
-        feats, rate, prosody = encoded[entry["path"]]
-        samples = _sample_count(entry)
-        frames = frames_for_samples(samples, MOTION_FPS)
-        aligned = features_at_fps(feats, rate, MOTION_FPS, frames).astype(np.float32)  # (frames, dim)
-        clip = TrainingClip(
-            f"{REAL_SPEECH_PREFIX}{clip_id}", speaker_of(entry), "neutral", aligned,
-            np.zeros((frames, teacher.config.denoiser.motion_dim), np.float32), MOTION_FPS, [], np.zeros((0, 2)),
-            prosody_on_frames(prosody, frames, MOTION_FPS),
-        )  # fmt: skip
-        clips.append(clip)
-        wavs[clip.clip_id] = entry["path"]
+    clips, wavs = _clips_with_features(entries, encoder, cache_dir, jobs, f"features[real {split}]", progress)
     targets = _teacher_takes(teacher, clips, targets_path, steps, progress)
     for clip in clips:
         clip.motion = targets[clip.clip_id]
@@ -147,19 +133,30 @@ def aligned_real_speech_clips(
             f"{real_dir} has no force-aligned clips of known speakers in '{split}' (>= {min_seconds:g} s): "
             f"rerun `python -m core data real-speech --out {real_dir}` with the aligner installed"
         )
+    clips, wavs = _clips_with_features(entries, encoder, cache_dir, jobs, f"features[real {split}, aligned]", progress)
+    for clip, entry in zip(clips, entries.values(), strict=True):
+        _use_alignment(clip, Path(entry["path"]).with_suffix(".npz"))
+    return clips, wavs
+
+
+def _clips_with_features(
+    entries: dict[str, dict], encoder: EncoderSpec, cache_dir: Path, jobs: int, description: str, progress: bool
+) -> tuple[list[TrainingClip], dict[str, str]]:
+    """(clips in `entries` order with their Whisper features and prosody on 30 fps frames, the "neutral" emotion and
+    still-empty motion (frames, 52) of zeros; clip id -> wav path)."""
     paths = [entry["path"] for entry in entries.values()]
-    encoded = encode_audio_files(paths, encoder, cache_dir, jobs, f"features[real {split}, aligned]", progress)
-    clips, wavs = [], {}
+    encoded = encode_audio_files(paths, encoder, cache_dir, jobs, description, progress)
+    clips: list[TrainingClip] = []
+    wavs: dict[str, str] = {}
     for clip_id, entry in entries.items():
         feats, rate, prosody = encoded[entry["path"]]
         frames = frames_for_samples(_sample_count(entry), MOTION_FPS)
+        aligned = features_at_fps(feats, rate, MOTION_FPS, frames).astype(np.float32)  # (frames, dim)
         clip = TrainingClip(
-            f"{REAL_SPEECH_PREFIX}{clip_id}", speaker_of(entry), "neutral",
-            features_at_fps(feats, rate, MOTION_FPS, frames).astype(np.float32),
-            np.zeros((frames, 0), np.float32), MOTION_FPS, [], np.zeros((0, 2)),
+            f"{REAL_SPEECH_PREFIX}{clip_id}", speaker_of(entry), "neutral", aligned,
+            np.zeros((frames, MOTION_CHANNELS), np.float32), MOTION_FPS, [], np.zeros((0, 2)),
             prosody_on_frames(prosody, frames, MOTION_FPS),
         )  # fmt: skip
-        _use_alignment(clip, Path(entry["path"]).with_suffix(".npz"))
         clips.append(clip)
         wavs[clip.clip_id] = entry["path"]
     return clips, wavs
