@@ -109,13 +109,20 @@ def corpus_hash(corpus_dir: Path) -> str:
     return digest.hexdigest()
 
 
-_WORKER_ENCODER = None
+_WORKER_ENCODER: tuple[EncoderSpec, object] | None = None
+
+
+def worker_encoder(spec: EncoderSpec):
+    """The frozen encoder of `spec`, built once per process (each feature worker, or the main one with jobs=1)."""
+    global _WORKER_ENCODER
+    if _WORKER_ENCODER is None or _WORKER_ENCODER[0] != spec:
+        _WORKER_ENCODER = (spec, spec.build())
+    return _WORKER_ENCODER[1]
 
 
 def _encode_worker(args: tuple[str, EncoderSpec, str]) -> tuple[str, np.ndarray, float, np.ndarray]:
     """(npz path, spec, cache dir) -> (npz path, features (F, D), encoder frame rate, per-hop prosody (H, P)).
     Runs in a worker process."""
-    global _WORKER_ENCODER
     import torch
 
     from core.audio import load_audio
@@ -123,11 +130,10 @@ def _encode_worker(args: tuple[str, EncoderSpec, str]) -> tuple[str, np.ndarray,
 
     torch.set_num_threads(1)
     npz, spec, cache_dir = args
-    if _WORKER_ENCODER is None:
-        _WORKER_ENCODER = spec.build()
+    encoder = worker_encoder(spec)
     audio = load_audio(Path(npz).with_suffix(".wav"))
     prosody = cached_features(ProsodyEncoder(), audio, cache_dir)
-    return npz, cached_features(_WORKER_ENCODER, audio, cache_dir), float(_WORKER_ENCODER.frame_rate), prosody
+    return npz, cached_features(encoder, audio, cache_dir), float(encoder.frame_rate), prosody
 
 
 def encode_audio_files(

@@ -61,6 +61,7 @@ from core.training.corpus_features import (
     load_training_set,
 )
 from core.training.encoder_crops import encoder_crops, encoder_to_motion_frames, usable_for_encoder
+from core.training.feature_views import babble_pool
 from core.training.mel_augment import MelAugment
 from core.training.real_speech_clips import (
     check_language_weights,
@@ -282,15 +283,9 @@ def _round_view(views: list[np.ndarray], config: DistillConfig, rng: np.random.G
     return views[int(rng.integers(1, len(views)))]
 
 
-def _babble_pool(config: DistillConfig, wavs: dict[str, str], size: int = 40) -> list[np.ndarray]:
-    """Real speech (else corpus speech) to make babble noise from: `size` clips drawn with the run's seed."""
-    from core.audio import load_audio
-
-    if not config.augment_views:
-        return []
-    ids = sorted(wavs)
-    picked = np.random.default_rng(config.seed + 11).choice(len(ids), size=min(size, len(ids)), replace=False)
-    return [load_audio(wavs[ids[int(i)]]) for i in picked]
+def _babble_pool(config: DistillConfig, wavs: dict[str, str]) -> list[np.ndarray]:
+    """Real speech (else corpus speech) to make babble noise from, drawn with the run's seed; none without views."""
+    return babble_pool(wavs, config.seed + 11) if config.augment_views else []
 
 
 def _encoder_data_hashes(config: DistillConfig) -> dict[str, str]:

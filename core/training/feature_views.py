@@ -16,22 +16,20 @@ from pathlib import Path
 import numpy as np
 
 from core.audio_augment import AcousticAugment
-from core.training.corpus_features import EncoderSpec
+from core.training.corpus_features import EncoderSpec, worker_encoder
 from core.training.train_steps import progress_bar
 
 _JOB: tuple | None = None  # (encoder spec, augment, views, seed, cache dir, babble pool): what forked workers read
-_ENCODER = None
 
 
-def babble_pool(wavs: list[str], seed: int, size: int = 40) -> list[np.ndarray]:
-    """`size` of the recordings (drawn with `seed`), loaded: the voices babble noise is mixed from."""
+def babble_pool(wavs: dict[str, str], seed: int, size: int = 40) -> list[np.ndarray]:
+    """`size` of the recordings (clip id -> wav; drawn in clip-id order with `seed`), loaded: the voices babble noise
+    is mixed from (the teacher's degraded copies here, the students' log-mel views in core/training/distill.py)."""
     from core.audio import load_audio
 
-    if not wavs:
-        return []
-    ordered = sorted(wavs)
-    picked = np.random.default_rng(seed).choice(len(ordered), size=min(size, len(ordered)), replace=False)
-    return [load_audio(ordered[int(i)]) for i in picked]
+    ids = sorted(wavs)
+    picked = np.random.default_rng(seed).choice(len(ids), size=min(size, len(ids)), replace=False)
+    return [load_audio(wavs[ids[int(i)]]) for i in picked]
 
 
 def clip_view_audio(
@@ -80,7 +78,6 @@ def degraded_feature_views(
 
 
 def _clip_views(item: tuple[str, str]) -> tuple[str, list[np.ndarray], float]:
-    global _ENCODER
     import torch
 
     from core.audio import load_audio
@@ -89,9 +86,8 @@ def _clip_views(item: tuple[str, str]) -> tuple[str, list[np.ndarray], float]:
     spec, augment, views, seed, cache_dir, pool = _JOB
     if mp.current_process().name != "MainProcess":  # a worker: one thread each (the main process keeps its own)
         torch.set_num_threads(1)
-    if _ENCODER is None or _ENCODER[0] != spec:
-        _ENCODER = (spec, spec.build())
+    encoder = worker_encoder(spec)
     clip_id, path = item
     copies = clip_view_audio(load_audio(path), clip_id, augment, views, seed, pool)
-    feats = [cached_features(_ENCODER[1], audio, cache_dir).astype(np.float16) for audio in copies]
-    return clip_id, feats, float(_ENCODER[1].frame_rate)
+    feats = [cached_features(encoder, audio, cache_dir).astype(np.float16) for audio in copies]
+    return clip_id, feats, float(encoder.frame_rate)

@@ -174,9 +174,7 @@ def train_teacher(config: TeacherTrainConfig, progress: bool = True, command: st
     speakers, emotions = label_maps(train + real)
     audio_dim = train[0].audio.shape[1]
     if config.init_from:
-        model = load_teacher(Path(config.init_from)).train()
-        for parameter in model.parameters():
-            parameter.requires_grad_(True)
+        model = load_teacher(Path(config.init_from)).train().requires_grad_(True)
     else:
         model = DiffusionTalker(config.talker_config(audio_dim))
         mean, std = motion_statistics(train)
@@ -287,7 +285,7 @@ def _attach_degraded_views(
 
     wavs = {clip.clip_id: str(Path(config.data) / f"{clip.clip_id}.wav") for clip in train}
     wavs.update(real_wavs)
-    pool = babble_pool(list(real_wavs.values()) or list(wavs.values()), config.seed + 11)
+    pool = babble_pool(real_wavs or wavs, config.seed + 11)  # real voices babble, else the corpus's
     views = degraded_feature_views(
         wavs, config.encoder, config.acoustic_augment, config.augment_views, config.seed, Path(config.cache_dir),
         pool=pool, jobs=config.feature_jobs, progress=progress,
@@ -305,7 +303,7 @@ def _real_speech_record(config: TeacherTrainConfig, real: list[TrainingClip]) ->
             "folder": config.real_speech,
             "hash": real_speech_hash(Path(config.real_speech)),
             "clips": len(real),
-            "seconds": round(sum(c.frames for c in real) / 30.0, 1),
+            "seconds": round(sum(c.frames / c.fps for c in real), 1),
             "speakers": sorted({c.speaker for c in real}),
         }
     }
