@@ -156,6 +156,12 @@ ANIMATE_OPTIONS: tuple[AnimateOption, ...] = (
         default_text="default: the model's own, student 2, teacher 16",
     ),
     AnimateOption(
+        "guidance", float, None, "Guidance", "Classifier-free guidance: how far each step goes from the take without "
+        "voice and style towards the one with them; higher closes and opens the lips more crisply and shows the style "
+        "more, at some cost in naturalness; 1: the plain conditional take", front_ends=frozenset({CLI}),
+        minimum=1.0, maximum=5.0, default_text="default: the model's own, student 2, teacher 1",
+    ),
+    AnimateOption(
         "fps", float, 30.0, "FPS", "Frames per second of the written animation; Blender uses the scene's",
         front_ends=frozenset({CLI}), minimum=1.0, maximum=240.0,
     ),

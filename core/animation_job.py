@@ -35,6 +35,7 @@ class AnimationRequest:
     seed: int = _DEFAULT["seed"]
     fps: float = _DEFAULT["fps"]
     steps: int | None = _DEFAULT["steps"]  # None: the engine's own default
+    guidance: float | None = _DEFAULT["guidance"]  # None: the engine's own classifier-free guidance scale
     # Blinks a minute laid over the model's eyelids (core/blink_layer.py); 0 = only the model's own.
     blinks_per_minute: float = _DEFAULT["blinks_per_minute"]
     # Already decoded 16 kHz mono samples of audio_path (the add-on decodes with Blender's `aud` to check the file,

@@ -151,7 +151,13 @@ def _eval(a: argparse.Namespace) -> int:
     from core.training.model_zoo import evaluate_model
 
     report = evaluate_model(
-        a.model, Path(a.data), a.split, steps=a.steps, max_clips=a.max_clips, robustness=not a.no_robustness
+        a.model,
+        Path(a.data),
+        a.split,
+        steps=a.steps,
+        max_clips=a.max_clips,
+        robustness=not a.no_robustness,
+        guidance=a.guidance,
     )
     _print_json(report, a.json)
     return 0
@@ -194,6 +200,14 @@ def _export_teacher(a: argparse.Namespace) -> int:
     from core.training.export import export_teacher_run
 
     _print_json(export_teacher_run(Path(a.run), Path(a.weights)))
+    return 0
+
+
+def _set_guidance(a: argparse.Namespace) -> int:
+
+    from core.inference import set_default_guidance
+
+    _print_json(set_default_guidance(Path(a.weights), a.model, a.scale))
     return 0
 
 
@@ -244,7 +258,7 @@ def _animate(a: argparse.Namespace) -> int:
         engine = engine.with_user_styles(user)
     request = AnimationRequest(
         audio_path=Path(a.audio), identity=identity, emotion=emotion, emotion_strength=a.emotion_strength,
-        seed=a.seed, fps=a.fps, steps=a.steps, blinks_per_minute=a.blinks_per_minute,
+        seed=a.seed, fps=a.fps, steps=a.steps, guidance=a.guidance, blinks_per_minute=a.blinks_per_minute,
     )  # fmt: skip
     with _ProgressLine(sys.stderr) as progress:
         animation = engine.animate(request, progress.update, threading.Event())
@@ -403,6 +417,7 @@ def build_parser() -> argparse.ArgumentParser:
         "and its robustness to degraded audio)",
     )  # fmt: skip
     ev.add_argument("--steps", type=int, help="sampling steps (default: the model's own)")
+    ev.add_argument("--guidance", type=float, help="classifier-free guidance scale (default: the model's own)")
     ev.add_argument("--max-clips", type=int, help="clips animated (default: 60 for heldout, 16 for real-dev)")
     ev.add_argument("--no-robustness", action="store_true", help="real-dev: skip the degraded-audio passes")
     ev.add_argument("--json", help="write the report here")
@@ -418,6 +433,14 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("--run", default="runs/teacher")
     ex.add_argument("--weights", default="weights")
     ex.set_defaults(func=_export_teacher)
+
+    sg = sub.add_parser(
+        "set-guidance", help="set the guidance scale a shipped model samples with by default (its tensors unchanged)"
+    )
+    sg.add_argument("scale", type=float, help="classifier-free guidance scale, 1 to 5 (1: none)")
+    sg.add_argument("--weights", default="weights")
+    sg.add_argument("--model", choices=["student", "teacher"], default="student")
+    sg.set_defaults(func=_set_guidance)
 
     be = sub.add_parser("bench", help="teacher vs student speed, size, LVE ratio, memory, 10-minute audio (JSON)")
     be.add_argument("--weights", default="weights")

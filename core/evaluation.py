@@ -29,7 +29,7 @@ import numpy as np
 
 from core import metrics
 from core.audio import SAMPLE_RATE
-from core.style_library import DEFAULT_IDENTITY, NEUTRAL_EMOTION
+from core.style_library import DEFAULT_IDENTITY, NEUTRAL_EMOTION, unit
 from core.training.corpus_features import split_clip_ids
 
 if TYPE_CHECKING:
@@ -121,11 +121,7 @@ def _style_centroids(embeddings: dict[str, np.ndarray], labels: dict[str, str]) 
     groups: dict[str, list[np.ndarray]] = defaultdict(list)
     for clip_id, emb in embeddings.items():
         groups[labels[clip_id]].append(emb)
-    return {k: _unit(np.mean(v, axis=0)) for k, v in groups.items()}
-
-
-def _unit(v: np.ndarray) -> np.ndarray:
-    return v / max(float(np.linalg.norm(v)), 1e-12)
+    return {k: unit(np.mean(v, axis=0)) for k, v in groups.items()}
 
 
 def _nearest(embedding: np.ndarray, centroids: dict[str, np.ndarray]) -> str:
@@ -233,6 +229,7 @@ def evaluate(
     report.update(
         model=engine.model,
         steps=steps,
+        guidance_scale=engine.guidance_scale,
         clips=len(clips),
         seconds=audio_s,
         compute_seconds_per_audio_second=compute_s / max(audio_s, 1e-9),
@@ -281,7 +278,8 @@ def real_speech_styles(
             styles[clip.clip_id] = fallback
             continue
         reference = others[index % len(others)].audio
-        styles[clip.clip_id] = engine.style_from_reference(reference if transform is None else transform(reference))
+        identity, emotion = engine.style_from_reference(reference if transform is None else transform(reference))
+        styles[clip.clip_id] = unit(identity), unit(emotion)  # as `animate --ref-audio` stores them (StyleLibrary.add)
     return styles
 
 
@@ -325,6 +323,7 @@ def evaluate_real_speech(
         weights_sha256=engine.model_sha256,
         model=engine.model,
         steps=steps,
+        guidance_scale=engine.guidance_scale,
     )
     return report
 

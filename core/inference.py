@@ -289,7 +289,7 @@ class DiffusionTalkerEngine:
         validate_speech_audio(audio, SAMPLE_RATE, name=f"'{request.audio_path}'")
         return self._animate_samples(
             audio, identity, emotion, (request.identity, request.emotion), seed=request.seed, steps=request.steps,
-            emotion_strength=request.emotion_strength, fps=request.fps,
+            guidance=request.guidance, emotion_strength=request.emotion_strength, fps=request.fps,
             blinks_per_minute=request.blinks_per_minute, progress=progress, cancel=cancel, started=started,
         )  # fmt: skip
 
@@ -301,6 +301,7 @@ class DiffusionTalkerEngine:
         *,
         seed: int = 0,
         steps: int | None = None,
+        guidance: float | None = None,
         emotion_strength: float = 1.0,
         fps: float | None = None,
         blinks_per_minute: float = 0.0,
@@ -309,13 +310,15 @@ class DiffusionTalkerEngine:
     ) -> Animation:
         """`animate` for 16 kHz mono samples with the style given as embeddings (embed_dim,) instead of library names
         (e.g. from `style_from_reference`): what evaluation scores. fps: the output rate (default the model's);
-        blinks_per_minute 0 (default) is the model's own take, no blink layer."""
+        guidance: the classifier-free guidance scale (default the model's); blinks_per_minute 0 (default) is the
+        model's own take, no blink layer."""
         started = time.perf_counter()
         audio = np.asarray(audio16k, np.float32).reshape(-1)
         validate_speech_audio(audio, SAMPLE_RATE, name="the audio")
         return self._animate_samples(
             audio, np.asarray(identity, np.float32), np.asarray(emotion, np.float32), ("(embedding)", "(embedding)"),
-            seed=seed, steps=steps, emotion_strength=emotion_strength, fps=self.fps if fps is None else fps,
+            seed=seed, steps=steps, guidance=guidance, emotion_strength=emotion_strength,
+            fps=self.fps if fps is None else fps,
             blinks_per_minute=blinks_per_minute, progress=progress or (lambda *_: None),
             cancel=cancel or threading.Event(), started=started,
         )  # fmt: skip
@@ -329,6 +332,7 @@ class DiffusionTalkerEngine:
         *,
         seed: int,
         steps: int | None,
+        guidance: float | None,
         emotion_strength: float,
         fps: float,
         blinks_per_minute: float,
@@ -338,6 +342,7 @@ class DiffusionTalkerEngine:
     ) -> Animation:
         """The one animate path: validated 16 kHz samples (samples,) and style embeddings -> Animation."""
         steps = int(steps or self.steps)
+        guidance = self.guidance_scale if guidance is None else float(guidance)
         notes_before = len(self.notes)
 
         def run() -> np.ndarray:
@@ -355,7 +360,7 @@ class DiffusionTalkerEngine:
 
             progress(0.15, f"animating ({steps} steps)")
             noise = seeded_noise(seed)
-            return self.backend.generate(feats[None], tokens, steps, noise, self.guidance_scale, self.window, on_window)
+            return self.backend.generate(feats[None], tokens, steps, noise, guidance, self.window, on_window)
 
         motion = self._run_with_cpu_fallback(run)[0]  # (frames, 52) in [0, 1] at self.fps
         _check_cancel(cancel)
@@ -369,6 +374,7 @@ class DiffusionTalkerEngine:
             "backend": self.backend.name,
             "device": self.backend.device,
             "steps": steps,
+            "guidance_scale": guidance,
             "seed": int(seed),
             "identity": style_names[0],
             "emotion": style_names[1],
@@ -724,3 +730,36 @@ def save_teacher(
     styles_sha = StyleLibrary(styles.identities, styles.emotions, model_sha).save(weights_dir / TEACHER_STYLES_FILE)
     _update_manifest(weights_dir, [TEACHER_FILE, TEACHER_STYLES_FILE], manifest_extra)
     return {TEACHER_FILE: model_sha, TEACHER_STYLES_FILE: styles_sha}
+
+
+_SET_GUIDANCE = "python -m core set-guidance"
+
+
+def set_default_guidance(weights_dir: Path | str, model: str, scale: float) -> dict:
+    """Make `model` ("student" | "teacher") in `weights_dir` sample with classifier-free guidance `scale` by default.
+
+    The guidance is a sampling setting in the model file's metadata, like its steps: the file is rewritten with the
+    same tensors (checked against the manifest first), its style library re-tied to the new file's sha256 and the
+    manifest updated (the model's entry records the scale). Returns name -> new sha256.
+    """
+    from core.animate_options import OPTIONS_BY_NAME
+
+    scale = float(OPTIONS_BY_NAME["guidance"].check(scale))
+    if model not in MODEL_FILES:
+        raise ValueError(f"unknown model {model!r}; choose student or teacher")
+    weights_dir = Path(weights_dir)
+    manifest = read_manifest(weights_dir)
+    model_file, styles_file = MODEL_FILES[model]
+    tensors, metadata, model_sha = load_listed_weights(weights_dir, model_file, manifest)
+    _check_metadata(metadata, model, weights_dir / model_file)
+    styles = StyleLibrary.load(
+        weights_dir / styles_file, manifest_sha256(manifest, styles_file, weights_dir), model_sha256=model_sha
+    )
+    new_sha = save_weights(weights_dir / model_file, tensors, {**metadata, "guidance_scale": scale})
+    styles_sha = StyleLibrary(styles.identities, styles.emotions, new_sha).save(weights_dir / styles_file)
+    entry = {**manifest.get(model, {}), "guidance_scale": scale}
+    if "training_command" in entry:  # the recorded recipe ends with this step (once, however often it is run)
+        command = entry["training_command"].split(f" && {_SET_GUIDANCE}")[0]
+        entry["training_command"] = f"{command} && {_SET_GUIDANCE} {scale:g} --weights {weights_dir} --model {model}"
+    _update_manifest(weights_dir, [model_file, styles_file], {model: entry})
+    return {model_file: new_sha, styles_file: styles_sha, "guidance_scale": scale}

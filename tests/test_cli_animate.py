@@ -111,6 +111,8 @@ def test_plot_takes_draws_two_takes_side_by_side(weights_dir, speech_like_wav, t
         ("--emotion-strength", "2.5", "between 0 and 2"),
         ("--steps", "0", "between 1 and 64"),
         ("--steps", "65", "between 1 and 64"),
+        ("--guidance", "0.5", "between 1 and 5"),
+        ("--guidance", "nan", "not a finite number"),
         ("--fps", "0", "between 1 and 240"),
         ("--fps", "nan", "not a finite number"),
         ("--blinks-per-minute", "-1", "between 0 and 60"),

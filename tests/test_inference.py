@@ -21,6 +21,7 @@ from core.inference import (
     load_engine,
     save_student,
     save_teacher,
+    set_default_guidance,
 )
 from core.models.audio_features import frames_for_samples
 from core.models.student_audio_encoder import StudentAudioEncoder, StudentEncoderConfig
@@ -191,6 +192,50 @@ def test_a_corrupted_byte_in_the_student_is_refused_before_anything_loads(weight
     for backend in ("torch", "numpy"):
         with pytest.raises(WeightsError, match="sha256 [0-9a-f]{64}, expected [0-9a-f]{64}.*re-install the extension"):
             load_engine(broken, "cpu", backend)
+
+
+def test_set_default_guidance_keeps_the_tensors_and_every_front_end_samples_with_it(weights_dir, voice_wav, tmp_path):
+    from core.weights_io import load_weights
+
+    guided = tmp_path / "guided"
+    shutil.copytree(weights_dir, guided)
+    write_manifest(guided, [STUDENT_FILE, STYLES_FILE], {"student": {"training_command": "python -m core distill"}})
+    set_default_guidance(guided, "student", 1.5)
+    shas = set_default_guidance(guided, "student", 2.0)  # the second setting replaces the first, in the recipe too
+    command = read_manifest(guided)["student"]["training_command"]
+    assert command == f"python -m core distill && python -m core set-guidance 2 --weights {guided} --model student"
+    before, _ = load_weights(weights_dir / STUDENT_FILE)
+    after, metadata = load_weights(guided / STUDENT_FILE, shas[STUDENT_FILE])
+    assert before.keys() == after.keys() and all(np.array_equal(before[k], after[k]) for k in before)
+    assert metadata["guidance_scale"] == 2.0 and read_manifest(guided)["student"]["guidance_scale"] == 2.0
+    for backend in ("torch", "numpy"):
+        plain, default = load_engine(weights_dir, "cpu", backend), load_engine(guided, "cpu", backend)
+        assert (plain.guidance_scale, default.guidance_scale) == (1.0, 2.0)
+        assert default.styles.model_sha256 == shas[STUDENT_FILE]  # the styles follow the rewritten file
+        take, _ = animate(default, voice_wav, seed=3)
+        assert take.info["guidance_scale"] == 2.0
+        np.testing.assert_allclose(animate(plain, voice_wav, seed=3, guidance=2.0)[0].weights, take.weights, atol=1e-5)
+        unguided, _ = animate(default, voice_wav, seed=3, guidance=1.0)
+        np.testing.assert_allclose(unguided.weights, animate(plain, voice_wav, seed=3)[0].weights, atol=1e-5)
+        assert np.abs(unguided.weights - take.weights).max() > 1e-3  # the scale changes the take
+
+
+def test_set_default_guidance_refuses_bad_scales_and_damaged_files_changing_nothing(weights_dir, tmp_path):
+    from core.animate_options import OptionValueError
+
+    folder = tmp_path / "weights"
+    shutil.copytree(weights_dir, folder)
+    files = {p.name: p.read_bytes() for p in folder.iterdir()}
+    for scale in (0.5, 9.0, float("nan")):
+        with pytest.raises(OptionValueError, match="Guidance"):
+            set_default_guidance(folder, "student", scale)
+    data = bytearray(files[STUDENT_FILE])
+    data[len(data) // 2] ^= 0xFF
+    (folder / STUDENT_FILE).write_bytes(bytes(data))
+    with pytest.raises(WeightsError, match="sha256"):
+        set_default_guidance(folder, "student", 2.0)
+    files[STUDENT_FILE] = bytes(data)
+    assert {p.name: p.read_bytes() for p in folder.iterdir()} == files
 
 
 def test_a_styles_file_from_another_model_is_refused(weights_dir, tmp_path):

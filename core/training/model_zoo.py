@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from core.animate_options import OPTIONS_BY_NAME
 from core.evaluation import (
     EvalClip,
     embed_clips,
@@ -137,9 +138,13 @@ def evaluate_model(
     steps: int | None = None,
     max_clips: int | None = None,
     robustness: bool = True,
+    guidance: float | None = None,
 ) -> dict:
-    """`python -m core eval`: "heldout" (both held-out splits of a corpus), one named split, or "real-dev"."""
+    """`python -m core eval`: "heldout" (both held-out splits of a corpus), one named split, or "real-dev".
+    guidance: the classifier-free guidance scale (None: the model's own)."""
     engine, run_corpus = resolve_engine(model, steps)
+    if guidance is not None:
+        engine.guidance_scale = float(OPTIONS_BY_NAME["guidance"].check(guidance))
     max_clips = DEFAULT_MAX_CLIPS.get(split, 60) if max_clips is None else max_clips
     if split == REAL_SPEECH_SPLIT:
         if run_corpus is not None:
