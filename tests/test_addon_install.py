@@ -26,7 +26,7 @@ DEMO_WAV = demo_clip_paths()[0]
 pytest.importorskip("bpy")
 
 # The share of the demo line's P/B/M on which the shipped student's lips close: the bar. The shipped
-# student (phase C round 4, numpy backend) closes 14 of 15 = 0.93 at every seed 0-4.
+# student (phase C round 4, guidance 2, numpy backend) closes 14 of 15 = 0.93 at every seed 0-4.
 MIN_BILABIAL_CLOSURE = 0.90
 
 INSTALL_SCRIPT = textwrap.dedent(
