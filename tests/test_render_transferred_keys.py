@@ -79,12 +79,14 @@ def test_generate_keys_fits_the_landmark_empties_where_they_were_moved(addon, tm
     assert tool.keys_by_hand(obj, moved) == ""
     expected = transfer_keys(local, triangles, moved, frame, procedural_template()).deltas
     unmoved = transfer_keys(local, triangles, proposed, frame, procedural_template()).deltas
-    assert np.abs(expected["jawOpen"] - unmoved["jawOpen"]).max() > 1e-2  # the check below tells them apart
+    assert np.abs(expected["jawOpen"] - unmoved["jawOpen"]).max() > 1.0  # the check below tells them apart
     blocks = obj.data.shape_keys.key_blocks
     basis = np.array([d.co for d in blocks["Basis"].data])
     for name in ("jawOpen", "eyeBlinkLeft", "mouthSmileLeft"):
         made = np.array([d.co for d in blocks[name].data]) - basis
-        np.testing.assert_allclose(made, expected[name], atol=1e-3)  # millimetres
+        # 20 micrometres: Blender keeps the empties in float32, and a 1e-6 mm change of the landmarks moves a few
+        # vertices of these keys by up to 5 um (measured); moved vs unmoved landmarks differ by more than 1 mm
+        np.testing.assert_allclose(made, expected[name], atol=0.02)  # millimetres
     jaw = np.array([d.co for d in blocks["jawOpen"].data]) - basis
     assert np.linalg.norm(jaw, axis=1).max() > 1.0  # the jaw opens (millimetres)
     assert not tool.landmark_empties(obj)  # Generate Keys removed them
