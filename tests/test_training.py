@@ -463,13 +463,18 @@ def test_unrolled_sample_is_the_shipped_sampler_and_carries_gradients():
     }))  # fmt: skip
     talker.eval()
     feats = torch.randn(2, 40, 24, requires_grad=True)
-    tokens = talker.personalizer(feats.detach())
+    with torch.no_grad():
+        tokens = talker.personalizer(feats)
     noise = np.random.default_rng(0).standard_normal((2, 40, 52), dtype=np.float32)
-    shipped = talker.sample(feats.detach(), tokens, 2, lambda shape: noise, 1.0)
-    mine = unrolled_sample(talker, feats, tokens, torch.from_numpy(noise), 2)
-    torch.testing.assert_close(mine.detach(), shipped)
-    mine.square().sum().backward()
-    assert feats.grad is not None and feats.grad.abs().sum() > 0
+    for guidance in (1.0, 2.0):  # guidance 2: the batched pass with and without the voice, as the student ships
+        feats.grad = None
+        shipped = talker.sample(feats.detach(), tokens, 2, lambda shape: noise, guidance)
+        mine = unrolled_sample(talker, feats, tokens, torch.from_numpy(noise), 2, guidance_scale=guidance)
+        torch.testing.assert_close(mine.detach(), shipped)
+        mine.square().sum().backward()
+        assert feats.grad is not None and feats.grad.abs().sum() > 0
+    plain = unrolled_sample(talker, feats, tokens, torch.from_numpy(noise), 2)
+    assert (plain - mine).abs().max() > 1e-3  # the scale changes the sample
 
 
 def test_torch_lip_aperture_is_the_metrics_lip_aperture():
@@ -513,7 +518,7 @@ def grown_is_new(grown, encoder) -> bool:
 
 
 def test_phase_c_retrains_only_the_students_ears_on_real_speech(trained_teacher, corpus, tmp_path):
-    from core.inference import load_engine, load_shipped_student
+    from core.inference import load_engine, load_shipped_student, set_default_guidance
     from core.training.distill import DistillConfig
     from core.training.export import distill_and_export
 
@@ -527,6 +532,7 @@ def test_phase_c_retrains_only_the_students_ears_on_real_speech(trained_teacher,
     }  # fmt: skip
     base = tmp_path / "base"
     distill_and_export(DistillConfig.from_dict({**values, "run_dir": str(tmp_path / "run")}), base)
+    set_default_guidance(base, "student", 2.0)  # phase C learns through the guided sampler the student ships with
     ears = {**values, "real_speech": str(tmp_path / "real"), "augment_views": 1, "ears_from": str(base),
             "ears_steps": 40, "ears_lr": 3e-3, "ears_aperture_weight": 1.0, "ears_grow_blocks": 1,
             "ears_language_weights": {"en": 2}, "run_dir": str(tmp_path / "ears")}  # fmt: skip
@@ -539,6 +545,7 @@ def test_phase_c_retrains_only_the_students_ears_on_real_speech(trained_teacher,
     before_encoder, before, _, before_sha = load_shipped_student(base)
     after_encoder, after, _, _ = load_shipped_student(adapted)
     assert summary["ears_from"]["student_sha256"] == before_sha
+    assert summary["ears_from"]["guidance_scale"] == 2.0 and load_engine(adapted).guidance_scale == 2.0  # kept
     assert read_manifest(adapted)["student"]["training_command"] == "python -m core distill --config ears.json"
     # ears_grow_blocks: one more attention block, saved with its config (the numpy engine below runs it)
     assert after_encoder.config.attention_layers == before_encoder.config.attention_layers + 1
@@ -563,7 +570,7 @@ def test_phase_c_retrains_only_the_students_ears_on_real_speech(trained_teacher,
     )
     with torch.no_grad():
         old, new = (
-            sample_losses(config, after, encoder, mel, motion, prosody, no_prefix, noise)
+            sample_losses(config, after, encoder, mel, motion, prosody, no_prefix, noise, guidance_scale=2.0)
             for encoder in (before_encoder, after_encoder)
         )
     assert new["L_motion"] + new["L_aperture"] < old["L_motion"] + old["L_aperture"], (old, new)

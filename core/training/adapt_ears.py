@@ -53,13 +53,16 @@ def unrolled_sample(
     steps: int,
     prefix: torch.Tensor | None = None,
     prefix_mask: torch.Tensor | None = None,
+    guidance_scale: float = 1.0,
 ) -> torch.Tensor:
-    """The student's DDIM (guidance 1, as it ships) from `noise`, differentiable in `feats`: normalised motion."""
+    """The student's DDIM as it ships (its classifier-free guidance scale included) from `noise`, differentiable in
+    `feats`: normalised motion."""
     sampler = DDIMSampler(steps)
     x = noise
-    audio = talker.denoiser.embed_audio(feats, *noise.shape[:2])  # the same at every step, as in DiffusionTalker.sample
+    # The audio condition is the same at every step, as in DiffusionTalker.sample (the guided pass embeds its own)
+    audio = talker.denoiser.embed_audio(feats, *noise.shape[:2]) if guidance_scale == 1.0 else None
     for t in sampler.timesteps:
-        x0_pred = talker.denoiser(x, t, feats, tokens, prefix=prefix, prefix_mask=prefix_mask, audio_embedding=audio)
+        x0_pred = talker.denoise(x, t, feats, tokens, guidance_scale, prefix, prefix_mask, audio)
         x = sampler.step(x0_pred, t, x)
     return x
 
@@ -73,6 +76,7 @@ def sample_losses(
     prosody: torch.Tensor,
     prefix_mask: torch.Tensor | None = None,
     noise: torch.Tensor | None = None,
+    guidance_scale: float = 1.0,
 ) -> dict[str, torch.Tensor]:
     """L_motion (and L_aperture when weighted) of the student's sample for log-mel crops (batch, 80, mel frames)
     whose motion is (batch, n, 52) in [0, 1]. Frames under prefix_mask (batch, n) are given, not scored; without one,
@@ -89,7 +93,8 @@ def sample_losses(
         with_prefix = torch.rand(x0.shape[0]) < config.ears_prefix_prob
         prefix_mask = (torch.arange(n) < config.ears_prefix_frames)[None] & with_prefix[:, None]
     noise = torch.randn_like(x0) if noise is None else noise
-    sample = unrolled_sample(talker, feats, tokens, noise, talker.config.sampling_steps, x0, prefix_mask)
+    steps = talker.config.sampling_steps
+    sample = unrolled_sample(talker, feats, tokens, noise, steps, x0, prefix_mask, guidance_scale)
     new = (~prefix_mask)[..., None].float() * talker.channel_weights
     losses = {"L_motion": ((sample - x0) ** 2 * new).sum() / ((~prefix_mask).sum() * x0.shape[-1])}
     if config.ears_aperture_weight > 0:
@@ -134,8 +139,10 @@ def adapt_ears(
     mels: dict[str, list[np.ndarray]],
     log,
     progress: bool,
+    guidance_scale: float = 1.0,
 ) -> dict:
-    """Train `encoder` in place (phase C); `talker` stays frozen. `synthetic_ids`: the corpus clips (anchored)."""
+    """Train `encoder` in place (phase C); `talker` stays frozen. `synthetic_ids`: the corpus clips (anchored).
+    guidance_scale: the classifier-free guidance the student ships with, so the encoder learns through that sampler."""
     torch.manual_seed(config.seed + 21)
     rng = np.random.default_rng(config.seed + 21)
     n = config.encoder_crop_frames
@@ -163,7 +170,7 @@ def adapt_ears(
         crops, mel_t = crops_r + crops_s, torch.cat([mel_r, mel_s])
         motion = torch.from_numpy(np.stack([c.motion[s : s + n] for c, s in crops]))  # (batch, n, 52)
         prosody = torch.from_numpy(np.stack([c.prosody[s : s + n] for c, s in crops]))
-        losses = sample_losses(config, talker, encoder, mel_t, motion, prosody)
+        losses = sample_losses(config, talker, encoder, mel_t, motion, prosody, guidance_scale=guidance_scale)
         total = losses["L_motion"] + config.ears_aperture_weight * losses.get("L_aperture", 0.0)
         if config.ears_anchor_weight > 0:
             # Clean synthetic crops: the drawn view may be degraded, so the anchor reads the clean view of each

@@ -765,17 +765,20 @@ def _ears_only(config: DistillConfig, train, real, wavs, real_wavs, record: dict
         raise ValueError("phase C (ears_from) needs ears_steps > 0")
     encoder, student, metadata, start_sha = load_shipped_student(Path(config.ears_from))
     encoder = grow_encoder(encoder, config.ears_grow_blocks)
+    # Trained through the sampler that ships: the starting student's guidance (kept on export)
+    guidance = float(metadata.get("guidance_scale", 1.0))
     record["ears_from"] = {
         "weights": config.ears_from,
         "student_sha256": start_sha,
         "corpus_hash": metadata.get("corpus_hash"),
+        "guidance_scale": guidance,
     }
     babble_pool = _babble_pool(config, real_wavs)
     mels = _mel_views(config, wavs, babble_pool, progress, "train")
     del babble_pool
     drawn = repeat_by_language(real, Path(config.real_speech), config.ears_language_weights)
     record["ears"] = adapt_ears(
-        config, student, encoder, train + drawn, {c.clip_id for c in train}, mels, log, progress
+        config, student, encoder, train + drawn, {c.clip_id for c in train}, mels, log, progress, guidance
     )
     # The neutral emotion from the new ears' features (the clips _update_neutral reads: the first neutral ones)
     neutral = [c for c in train if c.emotion == "neutral"][:NEUTRAL_CLIPS]

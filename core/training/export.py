@@ -133,8 +133,10 @@ def distill_and_export(config, weights_dir: Path | None, training_command: str |
         # The same function with ~128 k fewer parameters: the encoder's output layer folded into the audio inputs
         encoder, student = fold_student_audio_path(encoder, student)
     styles = style_library_from_clips(student, clips, student_feature_function(encoder, data))
+    guidance = (result.get("ears_from") or {}).get("guidance_scale", 1.0)  # phase C keeps the student's scale
     shas = save_student(
         weights_dir, encoder, student, styles, steps=student.config.sampling_steps, window=STUDENT_WINDOW,
+        guidance_scale=guidance,
         metadata={"corpus_hash": result["corpus_hash"]},
         manifest_extra={"student": {"training_command": training_command or TRAINING_COMMANDS["student_ears" if ears else "student"],
                                     "corpus_hash": result["corpus_hash"], "ears_from": result.get("ears_from"),
