@@ -433,6 +433,25 @@ def choose_device(device: str = "auto") -> tuple[str, list[str]]:
 # ---- loading --------------------------------------------------------------------------------------------------------
 
 
+def _listed_model(weights_dir: Path, model: str, manifest: Mapping) -> tuple[dict[str, np.ndarray], dict, str]:
+    """(tensors, metadata, sha256) of `model` ("student" | "teacher") in `weights_dir`, checked against `manifest`
+    and against its own metadata (kind and format) before anything uses it."""
+    if model not in MODEL_FILES:
+        raise ValueError(f"unknown model {model!r}; choose student or teacher")
+    model_file = MODEL_FILES[model][0]
+    tensors, metadata, model_sha = load_listed_weights(weights_dir, model_file, manifest)
+    _check_metadata(metadata, model, weights_dir / model_file)
+    return tensors, metadata, model_sha
+
+
+def _tied_styles(weights_dir: Path, model: str, manifest: Mapping, model_sha: str) -> StyleLibrary:
+    """`model`'s style library, checked against `manifest` and refused when it belongs to another model file."""
+    styles_file = MODEL_FILES[model][1]
+    return StyleLibrary.load(
+        weights_dir / styles_file, manifest_sha256(manifest, styles_file, weights_dir), model_sha256=model_sha
+    )
+
+
 def _split_prefix(tensors: Mapping[str, np.ndarray], prefix: str) -> dict[str, np.ndarray]:
     return {k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}
 
@@ -467,17 +486,11 @@ def load_engine(
     backend: "auto" (torch when importable, else numpy), "torch" or "numpy". model: "student" or "teacher".
     """
     weights_dir = Path(weights_dir)
-    if model not in MODEL_FILES:
-        raise ValueError(f"unknown model {model!r}; choose student or teacher")
     manifest = read_manifest(weights_dir)
-    model_file, styles_file = MODEL_FILES[model]
-    tensors, metadata, model_sha = load_listed_weights(weights_dir, model_file, manifest)
-    model_path = weights_dir / model_file
-    _check_metadata(metadata, model, model_path)
-    styles = StyleLibrary.load(
-        weights_dir / styles_file, manifest_sha256(manifest, styles_file, weights_dir), model_sha256=model_sha
-    )
-    styles.require_complete(f"'{weights_dir / styles_file}'")
+    tensors, metadata, model_sha = _listed_model(weights_dir, model, manifest)
+    model_path = weights_dir / MODEL_FILES[model][0]
+    styles = _tied_styles(weights_dir, model, manifest, model_sha)
+    styles.require_complete(f"'{weights_dir / MODEL_FILES[model][1]}'")
 
     encoder_spec = audio_encoder_spec(metadata, model_path)
     backend = choose_backend(backend)
@@ -518,20 +531,16 @@ def load_shipped_talker(weights_dir: Path | str, model: str = "teacher") -> Diff
     """The DiffusionTalker (torch, CPU, eval) of a weights folder's model file, checked against its manifest: what
     distillation reads as its teacher. No audio encoder and no styles (see load_engine for a whole engine)."""
     weights_dir = Path(weights_dir)
-    model_file = MODEL_FILES[model][0]
-    tensors, metadata, _ = load_listed_weights(weights_dir, model_file, read_manifest(weights_dir))
-    _check_metadata(metadata, model, weights_dir / model_file)
-    return _torch_talker(tensors, metadata, weights_dir / model_file)
+    tensors, metadata, _ = _listed_model(weights_dir, model, read_manifest(weights_dir))
+    return _torch_talker(tensors, metadata, weights_dir / MODEL_FILES[model][0])
 
 
 def load_shipped_student(weights_dir: Path | str) -> tuple[StudentAudioEncoder, DiffusionTalker, dict, str]:
     """The shipped student as torch modules (CPU, eval): its (folded) audio encoder, its talker, the file's metadata
     and its sha256, checked against the manifest: what phase C (core/training/adapt_ears.py) starts from."""
     weights_dir = Path(weights_dir)
-    model_file = MODEL_FILES["student"][0]
-    tensors, metadata, sha256 = load_listed_weights(weights_dir, model_file, read_manifest(weights_dir))
-    _check_metadata(metadata, "student", weights_dir / model_file)
-    path = weights_dir / model_file
+    tensors, metadata, sha256 = _listed_model(weights_dir, "student", read_manifest(weights_dir))
+    path = weights_dir / MODEL_FILES["student"][0]
     talker = _torch_talker(tensors, metadata, path)
     talker.config.sampling_steps = int(metadata["steps"])
     spec = audio_encoder_spec(metadata, path)
@@ -745,16 +754,11 @@ def set_default_guidance(weights_dir: Path | str, model: str, scale: float) -> d
     from core.animate_options import OPTIONS_BY_NAME
 
     scale = float(OPTIONS_BY_NAME["guidance"].check(scale))
-    if model not in MODEL_FILES:
-        raise ValueError(f"unknown model {model!r}; choose student or teacher")
     weights_dir = Path(weights_dir)
     manifest = read_manifest(weights_dir)
+    tensors, metadata, model_sha = _listed_model(weights_dir, model, manifest)
+    styles = _tied_styles(weights_dir, model, manifest, model_sha)
     model_file, styles_file = MODEL_FILES[model]
-    tensors, metadata, model_sha = load_listed_weights(weights_dir, model_file, manifest)
-    _check_metadata(metadata, model, weights_dir / model_file)
-    styles = StyleLibrary.load(
-        weights_dir / styles_file, manifest_sha256(manifest, styles_file, weights_dir), model_sha256=model_sha
-    )
     new_sha = save_weights(weights_dir / model_file, tensors, {**metadata, "guidance_scale": scale})
     styles_sha = StyleLibrary(styles.identities, styles.emotions, new_sha).save(weights_dir / styles_file)
     entry = {**manifest.get(model, {}), "guidance_scale": scale}
