@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import zlib
 
 import numpy as np
 import pytest
@@ -331,6 +332,19 @@ def test_aligned_real_clips_can_take_their_alignments_face_targets_as_motion(tra
     assert mixed[0].phones == list(alignment.phones) and not takes[0].phones
     for a, b in zip(mixed[1:], takes[1:], strict=True):  # clips without an alignment keep the teacher's take
         np.testing.assert_array_equal(a.motion, b.motion)
+    # Guided takes: what a guided teacher samples, not the stored unguided ones (the file says how it was made)
+    guided, _ = load_real_speech_clips(real, teacher, EncoderSpec(**TINY_ENCODER), corpus / "cache",
+                                       tmp_path / "targets.safetensors", guidance_scale=2.0, **load)  # fmt: skip
+    (alone,) = [c for c in guided if c.speaker.endswith(":unknown")]  # styleless, so taken in a batch of its own
+    seed = zlib.crc32(alone.clip_id.encode())
+    expected = teacher.generate(torch.from_numpy(alone.audio)[None], None, steps=4, seed=seed, guidance_scale=2.0)
+    np.testing.assert_allclose(alone.motion, expected[0].numpy(), atol=1e-5)
+    for a, b in zip(guided, takes, strict=True):
+        assert not np.allclose(a.motion, b.motion)
+    again, _ = load_real_speech_clips(real, teacher, EncoderSpec(**TINY_ENCODER), corpus / "cache",
+                                      tmp_path / "targets.safetensors", **load)  # fmt: skip
+    for a, b in zip(again, takes, strict=True):  # back to unguided: retaken, not the guided file's
+        np.testing.assert_array_equal(a.motion, b.motion)
     values = {
         "data": str(corpus), "teacher": str(trained_teacher[0]), "teacher_steps": 4, "real_speech": str(real),
         "real_speech_targets": "aligned", "teacher_encoder": TINY_ENCODER, "cache_dir": str(corpus / "cache"),
@@ -338,6 +352,8 @@ def test_aligned_real_clips_can_take_their_alignments_face_targets_as_motion(tra
     }  # fmt: skip
     with pytest.raises(ValueError, match="'teacher' or 'aligned'"):
         distill(DistillConfig.from_dict({**values, "real_speech_targets": "phones"}), progress=False)
+    with pytest.raises(ValueError, match="real_speech_teacher_guidance"):
+        distill(DistillConfig.from_dict({**values, "real_speech_teacher_guidance": 0.5}), progress=False)
     with pytest.raises(ValueError, match="whole number >= 1"):  # refused before any feature is computed
         distill(DistillConfig.from_dict({**values, "ears_language_weights": {"en": 0}}), progress=False)
     assert not (tmp_path / "run").exists()

@@ -112,6 +112,8 @@ class DistillConfig:
     # the motion of a real clip: "teacher" (its 16-step take) or "aligned" (a clip force-aligned to its transcript
     # takes the face targets of that alignment; the others the teacher's take)
     real_speech_targets: str = "teacher"
+    # the teacher's classifier-free guidance for those takes: a student that ships guided learns guided takes
+    real_speech_teacher_guidance: float = 1.0
     # Hear what users record: every clip the student's encoder hears is precomputed clean (view 0) and through
     # `augment_views` random acoustic degradations (core/audio_augment.py); a crop reads the clean view with
     # `clean_view_prob`, else a degraded one. The targets (Whisper's features, the teacher's x0) stay the clean audio's.
@@ -611,6 +613,8 @@ def distill(config: DistillConfig, progress: bool = True) -> dict:
     if config.real_speech_targets not in ("teacher", "aligned"):
         raise ValueError(f"real_speech_targets must be 'teacher' or 'aligned', not {config.real_speech_targets!r}")
     check_language_weights(config.ears_language_weights)  # now, not after an hour of features and views
+    if not 1.0 <= config.real_speech_teacher_guidance <= 5.0:
+        raise ValueError(f"real_speech_teacher_guidance must lie in [1, 5], not {config.real_speech_teacher_guidance}")
     torch.manual_seed(config.seed)
     torch.set_num_threads(config.threads)
     run_dir = Path(config.run_dir)
@@ -638,6 +642,7 @@ def distill(config: DistillConfig, progress: bool = True) -> dict:
             min_seconds=config.real_speech_min_seconds,
             steps=config.teacher_steps, jobs=config.feature_jobs, progress=progress,
             aligned_targets=config.real_speech_targets == "aligned",
+            guidance_scale=config.real_speech_teacher_guidance,
         )  # fmt: skip
         wavs.update(real_wavs)
     speakers, emotions = label_maps(train + real)

@@ -25,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from safetensors import safe_open
 from safetensors.numpy import load_file, save_file
 
 from core.models.audio_features import features_at_fps, frames_for_samples
@@ -95,11 +96,13 @@ def load_real_speech_clips(
     jobs: int = 2,
     progress: bool = True,
     aligned_targets: bool = False,
+    guidance_scale: float = 1.0,
 ) -> tuple[list[TrainingClip], dict[str, str]]:
-    """(clips with teacher pseudo-labels, clip id -> wav path) of a real-speech split; see the module docstring."""
+    """(clips with teacher pseudo-labels, clip id -> wav path) of a real-speech split; see the module docstring.
+    guidance_scale: the teacher's classifier-free guidance for its takes (1 = none)."""
     entries = real_speech_wavs(real_dir, split, max_hours, min_seconds)
     clips, wavs = _clips_with_features(entries, encoder, cache_dir, jobs, f"features[real {split}]", progress)
-    targets = _teacher_takes(teacher, clips, targets_path, steps, progress)
+    targets = _teacher_takes(teacher, clips, targets_path, steps, progress, guidance_scale)
     for clip in clips:
         clip.motion = targets[clip.clip_id]
     if aligned_targets:
@@ -200,13 +203,25 @@ def _sample_count(entry: dict) -> int:
 
 
 def _teacher_takes(
-    teacher: DiffusionTalker, clips: list[TrainingClip], targets_path: Path, steps: int, progress: bool
+    teacher: DiffusionTalker,
+    clips: list[TrainingClip],
+    targets_path: Path,
+    steps: int,
+    progress: bool,
+    guidance_scale: float = 1.0,
 ) -> dict[str, np.ndarray]:
-    """clip id -> the teacher's take (frames, 52) in [0, 1], read from `targets_path` when it has them all."""
+    """clip id -> the teacher's take (frames, 52) in [0, 1], read from `targets_path` when it has them all, taken
+    with the same steps and guidance."""
     targets_path = Path(targets_path)
+    made_with = {"steps": str(steps), "guidance_scale": repr(float(guidance_scale))}
     if targets_path.is_file():
+        with safe_open(str(targets_path), "pt") as stored_file:
+            stored_with = stored_file.metadata() or {}
         stored = load_file(str(targets_path))
-        if all(c.clip_id in stored and len(stored[c.clip_id]) == c.frames for c in clips):
+        # Files written before the guidance was recorded were made unguided
+        same = stored_with.get("steps", str(steps)) == made_with["steps"]
+        same &= stored_with.get("guidance_scale", repr(1.0)) == made_with["guidance_scale"]
+        if same and all(c.clip_id in stored and len(stored[c.clip_id]) == c.frames for c in clips):
             return stored
     by_speaker: dict[str, list[TrainingClip]] = {}
     for clip in clips:
@@ -234,7 +249,9 @@ def _teacher_takes(
             if tokens_of[batch[0].speaker] is not None:
                 tokens = torch.cat([tokens_of[c.speaker] for c in batch])
             seed = zlib.crc32(batch[0].clip_id.encode())
-            motion = teacher.generate(torch.from_numpy(feats), tokens, steps=steps, seed=seed).numpy()
+            motion = teacher.generate(
+                torch.from_numpy(feats), tokens, steps=steps, seed=seed, guidance_scale=guidance_scale
+            ).numpy()
             for row, clip in enumerate(batch):
                 takes[clip.clip_id] = motion[row, : clip.frames].astype(np.float32)
             if bar is not None:
@@ -242,7 +259,7 @@ def _teacher_takes(
     if bar is not None:
         bar.close()
     targets_path.parent.mkdir(parents=True, exist_ok=True)
-    save_file(takes, str(targets_path))
+    save_file(takes, str(targets_path), metadata=made_with)
     return takes
 
 
