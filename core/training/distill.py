@@ -43,6 +43,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
 
+from core.animate_options import OPTIONS_BY_NAME, OptionValueError
 from core.audio_augment import AcousticAugment
 from core.models.denoiser import DenoiserConfig
 from core.models.diffusion import DDIMSampler, alpha_sigma, distillation_x0_target, q_sample
@@ -613,8 +614,10 @@ def distill(config: DistillConfig, progress: bool = True) -> dict:
     if config.real_speech_targets not in ("teacher", "aligned"):
         raise ValueError(f"real_speech_targets must be 'teacher' or 'aligned', not {config.real_speech_targets!r}")
     check_language_weights(config.ears_language_weights)  # now, not after an hour of features and views
-    if not 1.0 <= config.real_speech_teacher_guidance <= 5.0:
-        raise ValueError(f"real_speech_teacher_guidance must lie in [1, 5], not {config.real_speech_teacher_guidance}")
+    try:  # the bounds every guidance scale has (animate, eval, set-guidance)
+        OPTIONS_BY_NAME["guidance"].check(config.real_speech_teacher_guidance)
+    except OptionValueError as exc:
+        raise ValueError(f"real_speech_teacher_guidance: {exc.problem}") from None
     torch.manual_seed(config.seed)
     torch.set_num_threads(config.threads)
     run_dir = Path(config.run_dir)

@@ -25,14 +25,13 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from safetensors import safe_open
-from safetensors.numpy import load_file, save_file
 
 from core.models.audio_features import features_at_fps, frames_for_samples
 from core.models.talker import DiffusionTalker
 from core.prosody_features import prosody_on_frames
 from core.rig.arkit import NUM_CHANNELS as MOTION_CHANNELS
 from core.training.corpus_features import EncoderSpec, TrainingClip, encode_audio_files, read_splits
+from core.weights_io import load_weights, save_weights
 
 REAL_SPEECH_PREFIX = "real:"  # clip ids of real speech, so they never collide with the corpus's
 MOTION_FPS = 30.0
@@ -213,14 +212,12 @@ def _teacher_takes(
     """clip id -> the teacher's take (frames, 52) in [0, 1], read from `targets_path` when it has them all, taken
     with the same steps and guidance."""
     targets_path = Path(targets_path)
-    made_with = {"steps": str(steps), "guidance_scale": repr(float(guidance_scale))}
+    made_with = {"steps": int(steps), "guidance_scale": float(guidance_scale)}
     if targets_path.is_file():
-        with safe_open(str(targets_path), "pt") as stored_file:
-            stored_with = stored_file.metadata() or {}
-        stored = load_file(str(targets_path))
+        stored, stored_with = load_weights(targets_path)
         # Files written before the guidance was recorded were made unguided
-        same = stored_with.get("steps", str(steps)) == made_with["steps"]
-        same &= stored_with.get("guidance_scale", repr(1.0)) == made_with["guidance_scale"]
+        same = stored_with.get("steps", made_with["steps"]) == made_with["steps"]
+        same &= stored_with.get("guidance_scale", 1.0) == made_with["guidance_scale"]
         if same and all(c.clip_id in stored and len(stored[c.clip_id]) == c.frames for c in clips):
             return stored
     by_speaker: dict[str, list[TrainingClip]] = {}
@@ -258,8 +255,7 @@ def _teacher_takes(
                 bar.update(len(batch))
     if bar is not None:
         bar.close()
-    targets_path.parent.mkdir(parents=True, exist_ok=True)
-    save_file(takes, str(targets_path), metadata=made_with)
+    save_weights(targets_path, takes, made_with)
     return takes
 
 
