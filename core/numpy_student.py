@@ -242,7 +242,7 @@ class NumpyStudentEncoder:
         return (h if self.folded else p.linear("out", h)).astype(np.float32)
 
     def encode(self, audio16k: np.ndarray) -> np.ndarray:
-        mel = log_mel(audio16k)[None]  # (1, 80, mel_frames)
+        mel = log_mel(audio16k, noise_floor=bool(self.config.get("noise_floor", False)))[None]  # (1, 80, mel_frames)
         if mel.shape[-1] == 0:
             return np.zeros((0, self.feature_dim), np.float32)
         return self.forward(mel)[0]

@@ -63,10 +63,10 @@ def test_erf_matches_torch():
     close(erf(x), torch.erf(torch.from_numpy(x)))
 
 
-@pytest.mark.parametrize("conv_module_kernel", [0, 5])
-def test_student_encoder_features_match_torch_for_odd_lengths(conv_module_kernel):
+@pytest.mark.parametrize(("conv_module_kernel", "noise_floor"), [(0, False), (5, False), (5, True)])
+def test_student_encoder_features_match_torch_for_odd_lengths(conv_module_kernel, noise_floor):
     torch.manual_seed(2)
-    config = StudentEncoderConfig.tiny(out_dim=16, conv_module_kernel=conv_module_kernel)
+    config = StudentEncoderConfig.tiny(out_dim=16, conv_module_kernel=conv_module_kernel, noise_floor=noise_floor)
     encoder = randomize(StudentAudioEncoder(config), 3)
     numpy_encoder = NumpyStudentEncoder(numpy_state(encoder), encoder.config.to_dict())
     rng = np.random.default_rng(0)

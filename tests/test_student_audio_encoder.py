@@ -25,6 +25,53 @@ def test_silence_is_the_floor_and_normalisation_does_not_depend_on_the_rest_of_t
     np.testing.assert_allclose(log_mel(speech)[:, :90], log_mel(loud_tail)[:, :90], atol=1e-6)
 
 
+def _bursts_in(background: np.ndarray) -> np.ndarray:
+    """Two seconds of 0.3 s tone bursts (a 200-1800 Hz harmonic stack) separated by 0.2 s pauses, over `background`."""
+    t = np.arange(32_000) / 16_000
+    voiced = sum(np.sin(2 * np.pi * 200 * k * t) / k for k in range(1, 10))
+    gate = (t % 0.5) < 0.3
+    return (0.3 * voiced * gate + background).astype(np.float32)
+
+
+def test_noise_floor_front_end_takes_out_stationary_noise_and_keeps_speech():
+    rng = np.random.default_rng(0)
+    hiss = 0.01 * rng.standard_normal(32_000)
+    noisy, clean = _bursts_in(hiss), _bursts_in(np.zeros(32_000))
+    plain, floored = log_mel(noisy), log_mel(noisy, noise_floor=True)
+    frames = np.arange(plain.shape[1]) / 100.0
+    pause = ((frames % 0.5) > 0.35) & ((frames % 0.5) < 0.45)  # well inside the pauses
+    burst = ((frames % 0.5) > 0.05) & ((frames % 0.5) < 0.25)
+    # in the pauses the hiss goes down by more than 12 dB on average (at most 17: the kept 2 %); 1.0 = 40 dB here
+    assert 1.2 / 4 < plain[:, pause].mean() - floored[:, pause].mean() < 1.71 / 4
+    # the loud harmonics of the bursts (bins within 20 dB of their peak) keep their level (< 1 dB)
+    strong = plain[:, burst] > plain[:, burst].max() - 2.0 / 4
+    assert np.abs(plain[:, burst][strong] - floored[:, burst][strong]).max() < 0.1 / 4
+    # floored noisy audio is closer to the clean audio than the plain log-mel of it is
+    target = log_mel(clean)
+    assert np.abs(floored - target).mean() < 0.75 * np.abs(plain - target).mean()
+    # no noise, nothing to take out: digital silence in the pauses makes the floor zero
+    np.testing.assert_array_equal(log_mel(clean, noise_floor=True), target)
+    # under half a second there is too little audio to tell noise from speech: left as it is
+    np.testing.assert_array_equal(log_mel(noisy[:4_000], noise_floor=True), log_mel(noisy[:4_000]))
+    assert log_mel(noisy[:0], noise_floor=True).shape == (80, 0)
+
+
+def test_encoder_hears_through_its_configured_front_end():
+    torch.manual_seed(0)
+    plain = StudentAudioEncoder(StudentEncoderConfig.tiny()).eval()
+    floored = StudentAudioEncoder(StudentEncoderConfig.tiny(noise_floor=True)).eval()
+    floored.load_state_dict(plain.state_dict())
+    audio = _bursts_in(0.01 * np.random.default_rng(1).standard_normal(32_000))
+    with torch.no_grad():
+        expected = floored(torch.from_numpy(log_mel(audio, noise_floor=True))[None])[0]
+    torch.testing.assert_close(floored.encode(audio), expected)
+    assert not torch.allclose(plain.encode(audio), floored.encode(audio), atol=1e-3)
+    assert floored.cache_id != plain.cache_id  # cached features of one are never read as the other's
+    # weights saved before the option existed load with the front end they were trained with
+    legacy = {k: v for k, v in StudentEncoderConfig().to_dict().items() if k != "noise_floor"}
+    assert StudentEncoderConfig.from_dict(legacy).noise_floor is False
+
+
 def test_a_tone_peaks_in_the_right_mel_bin_at_frame_times():
     t = np.arange(16_000) / 16_000
     tone = (0.5 * np.sin(2 * np.pi * 1000 * t)).astype(np.float32)

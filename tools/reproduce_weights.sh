@@ -15,8 +15,9 @@ $PY -m core export-teacher --run runs/teacher --weights weights
 $PY -m core distill --config configs/distill.json --weights weights   # the student, synthetic voices
 $PY -m core distill --config configs/distill_ears.json --weights weights   # phase C: its ears retrained on real speech
 $PY -m core distill --config configs/distill_ears_round2.json --weights weights   # phase C round 2
-$PY -m core distill --config configs/distill_ears_round4.json --weights weights   # phase C round 4 (ships)
+$PY -m core distill --config configs/distill_ears_round4.json --weights weights   # phase C round 4
 $PY -m core set-guidance 2 --weights weights --model student   # it samples with classifier-free guidance 2
+$PY -m core distill --config configs/distill_ears_round8.json --weights weights   # round 8, noise-floor ears (ships)
 mkdir -p docs/eval
 for model in teacher student baseline; do
   $PY -m core eval --model "$model" --data data/corpus --split heldout --max-clips 60 --json "docs/eval/$model.json"

@@ -10,6 +10,14 @@ Frames are centred: frame j covers samples [160 j - 200, 160 j + 200), i.e. it d
 n samples gives ceil(n / 160) frames (`frames_for_samples(n, 100)`, the project's clock). Outside the audio the
 signal is ZERO-padded (not reflected: reflection needs at least 200 samples and invents signal at the edges).
 Pad batches of spectrograms with `SILENCE_LOG_MEL`.
+
+`noise_floor=True` (an encoder config choice, off for encoders trained without it) first takes each mel band's
+stationary noise floor out of the power, spectral-subtraction style: the floor is the band's 10th percentile of
+5-frame mean power over the whole audio, twice of it is subtracted, and no bin drops below 2 % (-17 dB) of its power.
+A real recording's hiss and room tone then look more like the digital silence of the synthetic voices the student
+first learnt from (switched on in the round-4 student as it was, P/B/M closure on all 613 real-dev clips went from
+0.893 to 0.907; round 8 trained its ears through it). The floor is the whole audio's, so with it frames no longer
+depend on the window alone; audio under 0.5 s is left as it is (too little of it to tell noise from speech).
 """
 
 from __future__ import annotations
@@ -28,6 +36,11 @@ LOG_FLOOR = -8.0  # log10 units
 SILENCE_LOG_MEL = (LOG_FLOOR + 4.0) / 4.0  # -1.0: what all-zero audio gives
 LOG_MEL_VERSION = 1  # bump when the output for the same audio changes (it invalidates trained encoders)
 _FRAMES_PER_CHUNK = 4096  # bounds memory on long audio
+NOISE_FLOOR_PERCENTILE = 10.0
+NOISE_FLOOR_SMOOTHING = 5  # frames of mean power the percentile is taken over (single frames are too spiky)
+NOISE_FLOOR_OVERSUBTRACT = 2.0
+NOISE_FLOOR_KEEP = 0.02  # the least fraction of a bin's power left after the subtraction
+NOISE_FLOOR_MIN_FRAMES = 50
 
 
 def _hz_to_mel(hz: np.ndarray) -> np.ndarray:
@@ -86,8 +99,23 @@ def num_log_mel_frames(num_samples: int) -> int:
     return -(-int(num_samples) // HOP)
 
 
-def log_mel(audio16k: np.ndarray) -> np.ndarray:
-    """(80, ceil(samples / 160)) float32 normalised log-mel of 16 kHz mono float audio (see module docstring)."""
+def subtract_noise_floor(mel_power: np.ndarray) -> np.ndarray:
+    """(bins, frames) mel power with each band's stationary floor taken out (see the module docstring), in place."""
+    frames = mel_power.shape[1]
+    if frames < NOISE_FLOOR_MIN_FRAMES:
+        return mel_power
+    k = NOISE_FLOOR_SMOOTHING
+    padded = np.pad(mel_power, ((0, 0), (k // 2, k // 2)), mode="edge")
+    # centred k-frame means as a sum of shifted copies (a running cumsum would lose the quiet frames of long audio)
+    smooth = sum(padded[:, i : i + frames] for i in range(k)) / k  # (bins, frames)
+    floor = np.percentile(smooth, NOISE_FLOOR_PERCENTILE, axis=1, keepdims=True).astype(np.float32)  # (bins, 1)
+    np.maximum(mel_power - NOISE_FLOOR_OVERSUBTRACT * floor, NOISE_FLOOR_KEEP * mel_power, out=mel_power)
+    return mel_power
+
+
+def log_mel(audio16k: np.ndarray, noise_floor: bool = False) -> np.ndarray:
+    """(80, ceil(samples / 160)) float32 normalised log-mel of 16 kHz mono float audio (see module docstring);
+    `noise_floor`: first subtract each band's stationary noise floor."""
     audio = np.asarray(audio16k, dtype=np.float32)
     if audio.ndim != 1:
         raise ValueError(
@@ -104,11 +132,21 @@ def log_mel(audio16k: np.ndarray) -> np.ndarray:
     # float32 throughout (within 2e-5 of float64, far below what the encoder resolves; twice as fast on long audio)
     window, filters = _hann_window().astype(np.float32), mel_filters()
     segments_all = np.lib.stride_tricks.sliding_window_view(padded, N_FFT)[::HOP]  # (frames, 400), a view
+    power_all = np.empty((MEL_BINS, frames), dtype=np.float32) if noise_floor else None
     for first in range(0, frames, _FRAMES_PER_CHUNK):
         last = min(first + _FRAMES_PER_CHUNK, frames)
         spectrum = np.fft.rfft(segments_all[first:last] * window, axis=1)  # (chunk, 201)
         power = (spectrum.real**2 + spectrum.imag**2).astype(np.float32)
         mel = power @ filters.T  # (chunk, 80)
-        logs = np.maximum(np.log10(np.maximum(mel, 1e-10)), LOG_FLOOR)
-        out[:, first:last] = ((logs + 4.0) / 4.0).T
+        if power_all is not None:
+            power_all[:, first:last] = mel.T  # the floor needs every frame: logs after the loop
+            continue
+        out[:, first:last] = _normalised_log(mel).T
+    if power_all is not None:
+        out[:] = _normalised_log(subtract_noise_floor(power_all))
     return out
+
+
+def _normalised_log(mel_power: np.ndarray) -> np.ndarray:
+    logs = np.maximum(np.log10(np.maximum(mel_power, 1e-10)), LOG_FLOOR)
+    return (logs + 4.0) / 4.0

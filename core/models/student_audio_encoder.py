@@ -1,6 +1,6 @@
 """The student's small audio encoder: log-mel -> features that imitate the frozen Whisper encoder's (L_ae).
 
-    audio 16 kHz --log_mel--> (80, mel_frames) at 100/s
+    audio 16 kHz --log_mel--> (80, mel_frames) at 100/s (config.noise_floor: each band's stationary floor out first)
       conv k3 + GELU, conv k3 stride 2 + GELU       -> (frames, width) at 50/s, like Whisper's stem
       attention_layers x [pre-norm local self-attention (ALiBi, +-attention_window frames),
                           pre-norm depthwise conv (conv_module_kernel frames) + GELU when conv_module_kernel > 0,
@@ -51,6 +51,8 @@ class StudentEncoderConfig:
     # Shipped form: no output layer, features are the width-sized state (core/models/feature_fold.py folds the
     # output layer into the denoiser's and personalizer's audio input)
     output_folded: bool = False
+    # the log-mel front end subtracts each band's stationary noise floor first (core/models/log_mel.py)
+    noise_floor: bool = False
 
     def __post_init__(self) -> None:
         if self.conv_layers < 1:
@@ -197,11 +199,15 @@ class StudentAudioEncoder(nn.Module):
         """This encoder, in eval mode, on `device` (where the backend runs the talker)."""
         return self.eval().to(device)
 
+    def log_mel(self, audio16k: np.ndarray) -> np.ndarray:
+        """(80, mel_frames) the log-mel this encoder reads, through its configured front end."""
+        return log_mel(audio16k, noise_floor=self.config.noise_floor)
+
     @torch.no_grad()
     def encode(self, audio16k: np.ndarray) -> torch.Tensor:
         """(frames_for_samples(samples, 50), feature_dim) float32 features on the CPU for 16 kHz mono audio."""
         device = next(self.parameters()).device
-        mel = torch.from_numpy(log_mel(audio16k)).to(device)[None]  # (1, 80, mel_frames)
+        mel = torch.from_numpy(self.log_mel(audio16k)).to(device)[None]  # (1, 80, mel_frames)
         if mel.shape[-1] == 0:
             return torch.zeros(0, self.feature_dim)
         return self(mel)[0].float().cpu()

@@ -146,6 +146,9 @@ class DistillConfig:
     ears_aperture_weight: float = 0.0  # L_aperture: the lip opening of the sample vs the target's
     ears_closure_boost: float = 4.0  # frames where the target's lips are shut count this much more in L_aperture
     ears_grow_blocks: int = 0  # attention blocks added to the encoder before phase C, starting as the identity
+    # phase C switches the encoder to the noise-floor log-mel front end (core/models/log_mel.py) before it hears
+    # anything; the exported encoder keeps it
+    ears_noise_floor: bool = False
     # real clips of these languages are drawn this many times as often in phase C, e.g. {"en": 3}
     ears_language_weights: dict[str, int] = field(default_factory=dict)
     cache_dir: str = str(DEFAULT_CACHE_DIR)
@@ -232,15 +235,21 @@ def train_student_encoder(
 
 
 def _mel_views(
-    config: DistillConfig, wavs: dict[str, str], babble_pool: list[np.ndarray], progress: bool, what: str
+    config: DistillConfig,
+    wavs: dict[str, str],
+    babble_pool: list[np.ndarray],
+    progress: bool,
+    what: str,
+    noise_floor: bool = False,
 ) -> dict[str, list[np.ndarray]]:
     """clip id -> [log-mel of the clean audio, then of `config.augment_views` degraded copies] (each (80, mel
-    frames); float16 when there are degraded views, to halve the memory). Each clip's degradations are drawn from its
+    frames), through the encoder's front end (`noise_floor`: core/models/log_mel.py); float16 when there are degraded
+    views, to halve the memory). Each clip's degradations are drawn from its
     own seeded stream, so they depend neither on which other clips are loaded nor on the worker processes."""
     import multiprocessing as mp
 
     global _VIEW_JOB
-    _VIEW_JOB = (config, babble_pool)
+    _VIEW_JOB = (config, babble_pool, noise_floor)
     views: dict[str, list[np.ndarray]] = {}
     bar = progress_bar(len(wavs), f"log-mel views[{what}]", progress)
     jobs = config.feature_jobs if config.augment_views and len(wavs) > 50 else 1
@@ -261,20 +270,20 @@ def _mel_views(
     return views
 
 
-_VIEW_JOB: tuple[DistillConfig, list[np.ndarray]] | None = None  # what _mel_views' forked workers read
+_VIEW_JOB: tuple[DistillConfig, list[np.ndarray], bool] | None = None  # what _mel_views' forked workers read
 
 
 def _clip_mel_views(item: tuple[str, str]) -> tuple[str, list[np.ndarray]]:
     from core.audio import load_audio
     from core.models.log_mel import log_mel
 
-    config, babble_pool = _VIEW_JOB
+    config, babble_pool, noise_floor = _VIEW_JOB
     clip_id, path = item
     audio = load_audio(path)
     rng = np.random.default_rng([config.seed, zlib.crc32(clip_id.encode())])
-    clip_views = [log_mel(audio)]
+    clip_views = [log_mel(audio, noise_floor)]
     for _ in range(config.augment_views):
-        clip_views.append(log_mel(config.acoustic_augment(audio, rng, babble_pool or None)))
+        clip_views.append(log_mel(config.acoustic_augment(audio, rng, babble_pool or None), noise_floor))
     dtype = np.float16 if config.augment_views else np.float32
     return clip_id, [v.astype(dtype) for v in clip_views]
 
@@ -682,7 +691,8 @@ def distill(config: DistillConfig, progress: bool = True) -> dict:
     if config.student_encoder:
         encoder_path = run_dir / "student_encoder.safetensors"
         babble_pool = _babble_pool(config, real_wavs if real else wavs)
-        mels = _mel_views(config, wavs, babble_pool, progress, "train")  # (80, mel frames) views per clip
+        noise_floor = StudentEncoderConfig(**config.encoder_config).noise_floor
+        mels = _mel_views(config, wavs, babble_pool, progress, "train", noise_floor)  # (80, frames) views per clip
         if encoder_path.is_file():
             encoder = StudentAudioEncoder(StudentEncoderConfig(**config.encoder_config))
             encoder.load_state_dict(load_file(str(encoder_path)))
@@ -693,7 +703,10 @@ def distill(config: DistillConfig, progress: bool = True) -> dict:
             if encoder_only:
                 record["encoder_only_clips"] = len(encoder_only)
             only_wavs = {c.clip_id: str(source) for c, source in encoder_only}
-            encoder_mels = {**mels, **_mel_views(config, only_wavs, babble_pool, progress, "encoder voices")}
+            encoder_mels = {
+                **mels,
+                **_mel_views(config, only_wavs, babble_pool, progress, "encoder voices", noise_floor),
+            }
             encoder_clips = heard + [c for c, _ in encoder_only]
             encoder = train_student_encoder(config, encoder_clips, encoder_mels, log, progress, teacher)
             save_file(encoder.state_dict(), str(encoder_path))
@@ -773,6 +786,8 @@ def _ears_only(config: DistillConfig, train, real, wavs, real_wavs, record: dict
         raise ValueError("phase C (ears_from) needs ears_steps > 0")
     encoder, student, metadata, start_sha = load_shipped_student(Path(config.ears_from))
     encoder = grow_encoder(encoder, config.ears_grow_blocks)
+    if config.ears_noise_floor:
+        encoder.config.noise_floor = True
     # Trained through the sampler that ships: the starting student's guidance (kept on export)
     guidance = float(metadata.get("guidance_scale", 1.0))
     record["ears_from"] = {
@@ -782,7 +797,7 @@ def _ears_only(config: DistillConfig, train, real, wavs, real_wavs, record: dict
         "guidance_scale": guidance,
     }
     babble_pool = _babble_pool(config, real_wavs)
-    mels = _mel_views(config, wavs, babble_pool, progress, "train")
+    mels = _mel_views(config, wavs, babble_pool, progress, "train", encoder.config.noise_floor)
     del babble_pool
     drawn = repeat_by_language(real, Path(config.real_speech), config.ears_language_weights)
     record["ears"] = adapt_ears(
