@@ -691,10 +691,11 @@ def distill(config: DistillConfig, progress: bool = True) -> dict:
     if config.student_encoder:
         encoder_path = run_dir / "student_encoder.safetensors"
         babble_pool = _babble_pool(config, real_wavs if real else wavs)
-        noise_floor = StudentEncoderConfig(**config.encoder_config).noise_floor
+        encoder_config = StudentEncoderConfig(**config.encoder_config)
+        noise_floor = encoder_config.noise_floor  # the views go through the front end the encoder will read
         mels = _mel_views(config, wavs, babble_pool, progress, "train", noise_floor)  # (80, frames) views per clip
         if encoder_path.is_file():
-            encoder = StudentAudioEncoder(StudentEncoderConfig(**config.encoder_config))
+            encoder = StudentAudioEncoder(encoder_config)
             encoder.load_state_dict(load_file(str(encoder_path)))
             encoder.eval()
         else:
