@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.requirements-stamp
 
-.PHONY: venv system-deps demo test test-fast lint corpus corpus-small real-speech contact-sheet clean
+.PHONY: venv system-deps demo test test-fast lint corpus corpus-small real-speech independent-check contact-sheet clean
 
 $(STAMP): requirements.txt
 	@test -x $(PY) || $(PYTHON_BASE) -m venv $(VENV)
@@ -40,6 +40,9 @@ corpus: venv system-deps
 # Real human speech (Debian packages, downloaded with apt-get): encoder training audio + a scored dev set.
 real-speech: venv
 	$(PY) -m core data real-speech --out data/real_speech
+
+independent-check: venv
+	$(PY) -m core data independent-check --out data/independent_check
 
 contact-sheet: venv
 	$(PY) -m diffusiontalker_addon contact-sheet --head procedural --out docs/contact_sheet.png

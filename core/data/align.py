@@ -34,11 +34,13 @@ def align_phones(
     audio16k: np.ndarray,
     transcript: str,
     pronunciations: Mapping[str, str] | None = None,
+    letter_to_sound: bool = False,
 ) -> tuple[list[str], np.ndarray]:
     """Phones (ARPAbet, stress stripped, "SIL" for silence) and their (N, 2) start/end seconds.
 
     The times tile [0, duration] with no gaps. Words missing from the pocketsphinx dictionary raise
-    AlignmentError naming them; give their pronunciations in ARPAbet, e.g. {"vocaset": "V OW K AH S EH T"}.
+    AlignmentError naming them; give their pronunciations in ARPAbet, e.g. {"vocaset": "V OW K AH S EH T"}, or
+    let `letter_to_sound` guess them (the CMU lexicon, else flite's t2p rules: fine for names, not for acronyms).
     """
     from pocketsphinx import Decoder
 
@@ -53,6 +55,11 @@ def align_phones(
     decoder = Decoder(samprate=SAMPLE_RATE, lm=None, loglevel="FATAL")  # no language model: alignment only
     _add_pronunciations(decoder, pronunciations or {})
     unknown = sorted({w for w in words if decoder.lookup_word(w) is None})
+    if unknown and letter_to_sound:
+        from core.data.text_corpus import default_lexicon
+
+        _add_pronunciations(decoder, {w: " ".join(default_lexicon().pronounce(w)) for w in unknown})
+        unknown = []
     if unknown:
         raise AlignmentError(
             f"Not in the pronunciation dictionary: {', '.join(unknown)}. Spell numbers and abbreviations out as words "
@@ -92,6 +99,7 @@ def align_recording_to_clip(
     emotion: str = "neutral",
     seed: int = 0,
     fps: float = DEFAULT_FPS,
+    letter_to_sound: bool = False,
 ) -> Path:
     """Align a recording to its transcript, synthesise face targets for it and save a training clip.
 
@@ -104,7 +112,7 @@ def align_recording_to_clip(
     if transcript.lower().endswith(".txt") and Path(transcript).is_file():
         transcript = Path(transcript).read_text(encoding="utf-8").strip()
     audio = load_audio(audio_path, sample_rate=SAMPLE_RATE)
-    phones, phone_times = align_phones(audio, transcript)
+    phones, phone_times = align_phones(audio, transcript, letter_to_sound=letter_to_sound)
     duration = len(audio) / SAMPLE_RATE
     weights = synthesize_face_targets(
         phones, phone_times, duration, fps=fps, speaker=speaker, emotion=emotion, audio=audio, seed=seed
