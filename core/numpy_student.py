@@ -23,7 +23,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from core.models.log_mel import log_mel
+from core.models.log_mel import front_end_options, log_mel
 from core.sampling import FramesProgress, NoiseSource, WindowPlan, windowed_sample
 from core.sampling import seeded_noise as seeded_noise  # re-exported: callers imported it from here
 
@@ -173,7 +173,7 @@ def _local_attention(
     shared_k: np.ndarray | None = None,
     shared_v: np.ndarray | None = None,
 ) -> np.ndarray:
-    """student_audio_encoder.local_attention: ALiBi attention within +-window frames, in blocks. `shared_k` /
+    """core/models/local_attention.py: ALiBi attention within +-window frames, in blocks. `shared_k` /
     `shared_v` (batch, heads, c, head_dim): keys every query also sees, unbiased (the denoiser's condition tokens)."""
     b, h, n, d = q.shape
     block = max(window, 1)
@@ -242,7 +242,7 @@ class NumpyStudentEncoder:
         return (h if self.folded else p.linear("out", h)).astype(np.float32)
 
     def encode(self, audio16k: np.ndarray) -> np.ndarray:
-        mel = log_mel(audio16k, noise_floor=bool(self.config.get("noise_floor", False)))[None]  # (1, 80, mel_frames)
+        mel = log_mel(audio16k, **front_end_options(self.config))[None]  # (1, 80, mel_frames)
         if mel.shape[-1] == 0:
             return np.zeros((0, self.feature_dim), np.float32)
         return self.forward(mel)[0]
@@ -490,7 +490,7 @@ class NumpyTalker:
         else:
             x = np.asarray(noise((b, frames, self.motion_dim)), dtype=np.float32)  # (batch, frames, 52) at t = 1
         grid = ddim_grid(steps)
-        audio = self.embed_audio(audio_feats, b, frames) if guidance_scale == 1.0 else None  # as DiffusionTalker.sample
+        audio = self.embed_audio(audio_feats, b, frames)  # once per window, as DiffusionTalker.sample
         for t, t_prev in zip(grid[:-1], grid[1:], strict=True):
             t32 = float(np.float32(t))  # the torch sampler's timesteps are float32
             x0_pred = self.denoise(x, t32, audio_feats, tokens, guidance_scale, prefix_full, prefix_mask, audio)

@@ -1,10 +1,14 @@
-"""The motion denoiser: shapes, condition dropout, prefix conditioning, padding and locality of attention."""
+"""The motion denoiser: shapes, condition dropout, prefix conditioning, padding, locality of attention and its banded
+inference path."""
 
 from __future__ import annotations
 
+import pytest
 import torch
+import torch.nn.functional as F
 
 from core.models.denoiser import DenoiserConfig, MotionDenoiser
+from core.models.local_attention import band_bias, banded_attention
 
 torch.set_num_threads(1)
 
@@ -137,3 +141,37 @@ def test_the_attention_bias_is_built_once_per_length_and_padding_never_leaks_int
     for frames in range(41, 47):  # a few lengths are kept, not every one
         model.attention_bias(frames, None)
     assert len(model._bias_cache) <= 4
+
+
+def _dense(frames: int) -> torch.Tensor:
+    """A frame_mask with no padding: forces the dense attention path with the same numbers expected."""
+    return torch.ones(2, frames, dtype=torch.bool)
+
+
+@pytest.mark.parametrize("frames", [6 * CONFIG.attention_window + 1, 47, 60])
+def test_inference_attends_in_bands_with_the_numbers_of_dense_attention(frames):
+    # Several blocks of attention_window frames long, whole blocks or not; with and without a prefix
+    model = _model()
+    assert model.attends_in_bands(frames, None) and not model.attends_in_bands(frames, _dense(frames))
+    x_t, t, audio, style = _inputs(frames=frames)
+    prefix, prefix_mask = torch.randn_like(x_t), (torch.arange(frames) < 9).expand(2, frames)
+    with torch.no_grad():
+        for conditions in ({}, {"prefix": prefix, "prefix_mask": prefix_mask}):
+            banded = model(x_t, t, audio, style, **conditions)
+            dense = model(x_t, t, audio, style, frame_mask=_dense(frames), **conditions)
+            torch.testing.assert_close(banded, dense, atol=1e-5, rtol=1e-5)
+    assert model._band_bias(frames, 2, torch.float32) is model._band_bias(frames, 2, torch.float32)  # built once
+    model.train()  # training keeps the dense path (its numbers and dropout)
+    assert not model.attends_in_bands(frames, None)
+
+
+@pytest.mark.parametrize("frames", [1, 4, CONFIG.attention_window, 13, 25])
+def test_banded_attention_equals_dense_attention_with_the_denoisers_bias(frames):
+    # Shorter than one block, exactly one, and a few: banded_attention alone (forward bands only longer sequences)
+    model = _model()
+    cond, heads, head_dim = 1 + CONFIG.style_tokens, CONFIG.heads, 5
+    g = torch.Generator().manual_seed(frames)
+    q, k, v = torch.randn(3, 2, heads, cond + frames, head_dim, generator=g).unbind(0)
+    dense = F.scaled_dot_product_attention(q, k, v, attn_mask=model.attention_bias(frames, None))
+    band = band_bias(frames, CONFIG.attention_window, model.slopes, shared=cond, batch=2)
+    torch.testing.assert_close(banded_attention(q, k, v, band), dense, atol=1e-5, rtol=1e-5)

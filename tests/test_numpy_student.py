@@ -63,10 +63,14 @@ def test_erf_matches_torch():
     close(erf(x), torch.erf(torch.from_numpy(x)))
 
 
-@pytest.mark.parametrize(("conv_module_kernel", "noise_floor"), [(0, False), (5, False), (5, True)])
-def test_student_encoder_features_match_torch_for_odd_lengths(conv_module_kernel, noise_floor):
+@pytest.mark.parametrize(
+    ("conv_module_kernel", "noise_floor", "late_reverb_rt60"), [(0, False, 0.0), (5, False, 0.0), (5, True, 0.5)]
+)
+def test_student_encoder_features_match_torch_for_odd_lengths(conv_module_kernel, noise_floor, late_reverb_rt60):
     torch.manual_seed(2)
-    config = StudentEncoderConfig.tiny(out_dim=16, conv_module_kernel=conv_module_kernel, noise_floor=noise_floor)
+    config = StudentEncoderConfig.tiny(
+        out_dim=16, conv_module_kernel=conv_module_kernel, noise_floor=noise_floor, late_reverb_rt60=late_reverb_rt60
+    )
     encoder = randomize(StudentAudioEncoder(config), 3)
     numpy_encoder = NumpyStudentEncoder(numpy_state(encoder), encoder.config.to_dict())
     rng = np.random.default_rng(0)
@@ -155,9 +159,11 @@ def test_banded_denoiser_attention_matches_torch_full_attention(frames):
     assert 4 * config.attention_window < frames  # the banded path, not the full-attention fallback
     x_t, audio, style = torch.randn(2, frames, 52), torch.randn(2, frames, 24), torch.randn(2, 2, 16)
     prefix, prefix_mask = torch.randn(2, frames, 52), (torch.arange(frames) < 6).expand(2, frames)
+    no_padding = torch.ones(2, frames, dtype=torch.bool)
     with torch.no_grad():
         for a, s in ((audio, style), (None, None)):
-            expected = denoiser(x_t, 0.3, a, s, prefix=prefix, prefix_mask=prefix_mask)
+            # torch's full attention (a frame_mask without padding), not its own banded path
+            expected = denoiser(x_t, 0.3, a, s, prefix=prefix, prefix_mask=prefix_mask, frame_mask=no_padding)
             got = numpy_talker.denoiser_forward(
                 x_t.numpy(), 0.3, None if a is None else a.numpy(), None if s is None else s.numpy(),
                 prefix.numpy(), prefix_mask.numpy(),

@@ -7,9 +7,9 @@ import pytest
 import torch
 
 from core.models.audio_features import AudioEncoder, frames_for_samples
-from core.models.denoiser import alibi_slopes
+from core.models.local_attention import alibi_slopes, band_bias, banded_attention, local_attention
 from core.models.log_mel import SILENCE_LOG_MEL, log_mel, mel_filters
-from core.models.student_audio_encoder import StudentAudioEncoder, StudentEncoderConfig, local_attention
+from core.models.student_audio_encoder import StudentAudioEncoder, StudentEncoderConfig
 
 
 def test_log_mel_has_100_frames_per_second_for_any_length():
@@ -56,6 +56,41 @@ def test_noise_floor_front_end_takes_out_stationary_noise_and_keeps_speech():
     assert log_mel(noisy[:0], noise_floor=True).shape == (80, 0)
 
 
+def _room(audio: np.ndarray, rt60: float) -> np.ndarray:
+    """`audio` in a synthetic room: the direct sound plus exponentially decaying noise reflections from 5 ms on."""
+    n = np.arange(int(1.2 * rt60 * 16_000))
+    tail = np.random.default_rng(3).standard_normal(n.size) * np.exp(-np.log(1e3) * n / (rt60 * 16_000))
+    impulse = np.concatenate([[1.0], np.zeros(79), 0.3 * tail[80:]])
+    return np.convolve(audio, impulse)[: audio.size].astype(np.float32)
+
+
+def test_late_reverb_front_end_digs_the_pauses_out_of_a_room_and_keeps_dry_speech():
+    dry = _bursts_in(np.zeros(32_000))
+    wet = _room(dry, 0.6)
+    frames = np.arange(log_mel(dry).shape[1]) / 100.0
+    after = ((frames % 0.5) > 0.36) & ((frames % 0.5) < 0.45)  # 60-150 ms after each burst ends
+    burst = ((frames % 0.5) > 0.1) & ((frames % 0.5) < 0.25)
+    plain, suppressed = log_mel(wet), log_mel(wet, late_reverb_rt60=0.5)
+    # the reverberant tail in the pauses drops by more than 4 dB on average (1.0 = 40 dB), at most the kept 7 dB
+    assert 0.4 / 4 < plain[:, after].mean() - suppressed[:, after].mean() <= 0.7 / 4 + 1e-6
+    # the sustained bursts keep their level: their strong bins lose the steady-state 1.26 dB on average
+    strong = plain[:, burst] > plain[:, burst].max() - 2.0 / 4
+    assert np.abs(plain[:, burst][strong] - suppressed[:, burst][strong]).mean() < 1.4 / 40
+    dry_plain, dry_suppressed = log_mel(dry), log_mel(dry, late_reverb_rt60=0.5)
+    strong = dry_plain[:, burst] > dry_plain[:, burst].max() - 2.0 / 4
+    assert np.abs(dry_plain[:, burst][strong] - dry_suppressed[:, burst][strong]).max() < 1.3 / 40
+    # with it, the room's pauses are closer to the dry recording's
+    target = log_mel(dry)
+    assert np.abs(suppressed - target)[:, after].mean() < np.abs(plain - target)[:, after].mean() - 0.4 / 4
+    # off (0) is the plain log-mel; it composes after the noise floor; short audio is fine
+    np.testing.assert_array_equal(log_mel(wet, late_reverb_rt60=0.0), plain)
+    both = log_mel(wet, noise_floor=True, late_reverb_rt60=0.5)
+    assert both.shape == plain.shape and not np.array_equal(both, suppressed)
+    assert log_mel(wet[:400], late_reverb_rt60=0.5).shape == (80, 3)
+    with pytest.raises(ValueError, match="late_reverb_rt60"):
+        StudentEncoderConfig.tiny(late_reverb_rt60=-1.0)
+
+
 def test_encoder_hears_through_its_configured_front_end():
     torch.manual_seed(0)
     plain = StudentAudioEncoder(StudentEncoderConfig.tiny()).eval()
@@ -67,9 +102,15 @@ def test_encoder_hears_through_its_configured_front_end():
     torch.testing.assert_close(floored.encode(audio), expected)
     assert not torch.allclose(plain.encode(audio), floored.encode(audio), atol=1e-3)
     assert floored.cache_id != plain.cache_id  # cached features of one are never read as the other's
-    # weights saved before the option existed load with the front end they were trained with
-    legacy = {k: v for k, v in StudentEncoderConfig().to_dict().items() if k != "noise_floor"}
-    assert StudentEncoderConfig.from_dict(legacy).noise_floor is False
+    # weights saved before the options existed load with the front end they were trained with
+    legacy = {k: v for k, v in StudentEncoderConfig().to_dict().items() if k not in ("noise_floor", "late_reverb_rt60")}
+    assert StudentEncoderConfig.from_dict(legacy).front_end() == {"noise_floor": False, "late_reverb_rt60": 0.0}
+    roomy = StudentAudioEncoder(StudentEncoderConfig.tiny(noise_floor=True, late_reverb_rt60=0.5)).eval()
+    roomy.load_state_dict(plain.state_dict())
+    with torch.no_grad():
+        expected = roomy(torch.from_numpy(log_mel(audio, noise_floor=True, late_reverb_rt60=0.5))[None])[0]
+    torch.testing.assert_close(roomy.encode(audio), expected)
+    assert roomy.cache_id not in (plain.cache_id, floored.cache_id)
 
 
 def test_a_tone_peaks_in_the_right_mel_bin_at_frame_times():
@@ -103,14 +144,29 @@ def test_default_encoder_size_is_about_a_million_parameters():
     assert 500_000 <= count <= 1_500_000
 
 
-def test_local_attention_equals_dense_attention_with_the_window_mask():
-    q, k, v = torch.randn(3, 2, 4, 53, 8).unbind(0)
+@pytest.mark.parametrize("frames", [53, 48, 5, 1])
+def test_local_attention_equals_dense_attention_with_the_window_mask(frames):
+    # Lengths that are whole blocks of `window` frames or not, and shorter than one; both paths (training, inference)
+    q, k, v = torch.randn(3, 2, 4, frames, 8).unbind(0)
     slopes, window = alibi_slopes(4), 6
-    position = torch.arange(53)
+    position = torch.arange(frames)
     distance = (position[:, None] - position[None, :]).abs().float()
     bias = (-slopes[:, None, None] * distance).masked_fill(distance > window, float("-inf"))
     dense = torch.nn.functional.scaled_dot_product_attention(q, k, v, attn_mask=bias)
     torch.testing.assert_close(local_attention(q, k, v, slopes, window), dense, atol=1e-5, rtol=1e-5)
+    banded = banded_attention(q, k, v, band_bias(frames, window, slopes, batch=2))
+    torch.testing.assert_close(banded, dense, atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("mel_frames", [203, 9])
+def test_inference_gives_the_numbers_of_the_training_path(mel_frames):
+    # eval mode convolves channels-last (frames_conv); dropout is 0 here
+    torch.manual_seed(0)
+    encoder = StudentAudioEncoder(StudentEncoderConfig.tiny(conv_module_kernel=5))
+    mel = torch.randn(2, 80, mel_frames)
+    with torch.no_grad():
+        training = encoder.train()(mel)
+        torch.testing.assert_close(encoder.eval()(mel), training, atol=1e-5, rtol=1e-5)
 
 
 def test_features_are_local_in_time_and_gradients_stay_finite():

@@ -152,6 +152,19 @@ def test_guidance_scale_one_is_the_plain_conditional_prediction():
     )
 
 
+def test_a_precomputed_audio_embedding_serves_the_guided_pass_too():
+    # The sampler embeds a window's audio once; the guided pass adds the null audio's for its null half.
+    model = _tiny_model()
+    model.denoiser.null_audio.data.normal_()
+    audio, x_t, t = torch.randn(2, 30, AUDIO_DIM), torch.randn(2, 30, 52), torch.tensor([0.6, 0.3])
+    tokens = model.style_tokens(model.encode_style(torch.randn(2, 20, AUDIO_DIM)))
+    embedded, wrong = model.denoiser.embed_audio(audio, 2, 30), model.denoiser.embed_audio(audio.flip(1), 2, 30)
+    for scale in (1.0, 2.5):
+        plain = model.denoise(x_t, t, audio, tokens, scale)
+        torch.testing.assert_close(model.denoise(x_t, t, audio, tokens, scale, audio_embedding=embedded), plain)
+        assert not torch.allclose(model.denoise(x_t, t, audio, tokens, scale, audio_embedding=wrong), plain)
+
+
 def test_generate_continues_a_prefix_and_returns_it_unchanged():
     model = _tiny_model()
     prefix = torch.rand(1, 10, 52)

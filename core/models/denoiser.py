@@ -9,7 +9,8 @@ Conditioning, per frame and per clip:
 
 Frames attend to frames through an ALiBi bias (a per-head penalty growing with distance) inside a window: no absolute
 positions, so the model runs on sequences longer than it was trained on. The condition tokens attend only among
-themselves, so they do not depend on the sequence length either.
+themselves, so they do not depend on the sequence length either. At inference without padding that attention runs in
+bands (core/models/local_attention.py): the same numbers, without forming the scores outside the window.
 
 Condition dropout: `style_keep` / `audio_keep` (batch,) bool swap in learned null tokens / a learned null audio frame.
 Training drops them at random; sampling uses them for classifier-free guidance and the "no style" mode.
@@ -25,6 +26,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from core.models.audio_input import audio_input
+from core.models.local_attention import BandBias, alibi_slopes, band_bias, banded_attention, cached
 
 
 @dataclass
@@ -52,11 +54,6 @@ def timestep_features(t: torch.Tensor, dim: int) -> torch.Tensor:
     return torch.cat([angles.sin(), angles.cos()], dim=-1)
 
 
-def alibi_slopes(heads: int) -> torch.Tensor:
-    """Per-head distance penalties 2^(-8/heads * h), h = 1..heads (Press et al. 2022): from local to broad heads."""
-    return torch.tensor([2.0 ** (-8.0 * (h + 1) / heads) for h in range(heads)])
-
-
 class SelfAttention(nn.Module):
     def __init__(self, width: int, heads: int, dropout: float) -> None:
         super().__init__()
@@ -65,12 +62,16 @@ class SelfAttention(nn.Module):
         self.proj = nn.Linear(width, width)
         self.dropout = dropout
 
-    def forward(self, x: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
-        # x: (batch, tokens, width); bias: (batch or 1, heads, tokens, tokens) added to the attention logits
+    def forward(self, x: torch.Tensor, bias: torch.Tensor | BandBias) -> torch.Tensor:
+        # x: (batch, tokens, width); bias: (batch or 1, heads, tokens, tokens) added to the attention logits, or the
+        # same mask as a BandBias (inference: only the scores it does not hide are formed)
         b, n, w = x.shape
         q, k, v = self.qkv(x).view(b, n, 3, self.heads, w // self.heads).permute(2, 0, 3, 1, 4)
-        dropout = self.dropout if self.training else 0.0
-        y = F.scaled_dot_product_attention(q, k, v, attn_mask=bias, dropout_p=dropout)  # (batch, heads, tokens, hd)
+        if isinstance(bias, BandBias):
+            y = banded_attention(q, k, v, bias)  # (batch, heads, tokens, head_dim)
+        else:
+            dropout = self.dropout if self.training else 0.0
+            y = F.scaled_dot_product_attention(q, k, v, attn_mask=bias, dropout_p=dropout)
         return self.proj(y.transpose(1, 2).reshape(b, n, w))
 
 
@@ -86,7 +87,7 @@ class Block(nn.Module):
         )
         self.dropout = nn.Dropout(config.dropout)
 
-    def forward(self, x: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, bias: torch.Tensor | BandBias) -> torch.Tensor:
         x = x + self.dropout(self.attn(self.norm_attn(x), bias))
         return x + self.ff(self.norm_ff(x))
 
@@ -107,7 +108,7 @@ class MotionDenoiser(nn.Module):
         self.norm_out = nn.LayerNorm(w)
         self.motion_out = nn.Linear(w, c)
         self.register_buffer("slopes", alibi_slopes(config.heads), persistent=False)
-        self._bias_cache: dict[tuple, torch.Tensor] = {}  # _frame_bias by (frames, device, dtype)
+        self._bias_cache: dict[tuple, torch.Tensor | BandBias] = {}  # _frame_bias / _band_bias by length
 
     def attention_bias(self, frames: int, frame_mask: torch.Tensor | None) -> torch.Tensor:
         """(batch or 1, heads, cond + frames, cond + frames) additive bias: ALiBi within the window, -inf outside.
@@ -122,16 +123,23 @@ class MotionDenoiser(nn.Module):
         key_ok = torch.cat([frame_mask.new_ones(frame_mask.shape[0], cond), frame_mask], dim=1)  # (batch, n)
         return bias.masked_fill(~key_ok[:, None, None, :], float("-inf"))
 
+    def attends_in_bands(self, frames: int, frame_mask: torch.Tensor | None) -> bool:
+        """Whether `forward` attends in bands (local_attention.banded_attention, the same numbers): at inference
+        without padding, on sequences long enough to pay (measured on CPU: up to ~6 windows, e.g. the teacher's 240
+        frames, dense attention costs no more than the bands' gathers). Training keeps the dense path, so its numbers
+        (and dropout) stay as they were."""
+        return frame_mask is None and not self.training and frames > 6 * self.config.attention_window
+
     def _frame_bias(self, frames: int) -> torch.Tensor:
-        """attention_bias without padding (1, heads, n, n), kept for the last few lengths: a sampler asks for the same
-        one at every step of every full window, and building it cost as much as a denoiser block."""
+        """attention_bias without padding (1, heads, n, n), kept for the last few lengths (`cached`)."""
         key = (frames, self.slopes.device, self.slopes.dtype)
-        cache = self._bias_cache
-        if key not in cache:
-            if len(cache) >= 4:
-                cache.pop(next(iter(cache)))
-            cache[key] = self._build_frame_bias(frames)
-        return cache[key]
+        return cached(self._bias_cache, key, lambda: self._build_frame_bias(frames))
+
+    def _band_bias(self, frames: int, batch: int, dtype: torch.dtype) -> BandBias:
+        """attention_bias without padding, for banded_attention (kept like _frame_bias)."""
+        cond, window = 1 + self.config.style_tokens, self.config.attention_window
+        key = ("band", frames, batch, self.slopes.device, dtype)
+        return cached(self._bias_cache, key, lambda: band_bias(frames, window, self.slopes, cond, batch, dtype))
 
     def _build_frame_bias(self, frames: int) -> torch.Tensor:
         cond = 1 + self.config.style_tokens  # time token + style tokens
@@ -212,7 +220,10 @@ class MotionDenoiser(nn.Module):
 
         h = self.motion_in(motion) + audio_embedding + time[:, None, :]  # (batch, frames, width)
         h = torch.cat([time[:, None, :], style, h], dim=1)  # (batch, 1 + style_tokens + frames, width)
-        bias = self.attention_bias(frames, frame_mask).to(h.dtype)
+        if self.attends_in_bands(frames, frame_mask):
+            bias = self._band_bias(frames, b, h.dtype)
+        else:
+            bias = self.attention_bias(frames, frame_mask).to(h.dtype)
         for block in self.blocks:
             h = block(h, bias)
         x0 = self.motion_out(self.norm_out(h[:, -frames:]))  # (batch, frames, 52)

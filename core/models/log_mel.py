@@ -18,11 +18,19 @@ A real recording's hiss and room tone then look more like the digital silence of
 first learnt from (switched on in the round-4 student as it was, P/B/M closure on all 613 real-dev clips went from
 0.893 to 0.907; round 8 trained its ears through it). The floor is the whole audio's, so with it frames no longer
 depend on the window alone; audio under 0.5 s is left as it is (too little of it to tell noise from speech).
+
+`late_reverb_rt60 > 0` (an encoder config choice, after the noise floor) then takes out each band's late
+reverberation, Lebart-style: a room with that RT60 leaves exp(-13.8 d / RT60) of the power of d = 50 ms earlier
+(60 dB of decay per RT60), which is subtracted, no bin below 20 % (-7 dB) of its power. In a reverberant room the tail
+of a vowel fills the lip closure that follows it; this digs the closure back out. On dry speech it costs a
+sustained sound about 1 dB and sharpens its offsets. Switched on at 0.5 s in the round-8 student with no training,
+P/B/M closure on 80 real-dev clips went 0.835 -> 0.870 through a 0.6 s room and 0.942 -> 0.923 dry.
 """
 
 from __future__ import annotations
 
 import functools
+from collections.abc import Mapping
 
 import numpy as np
 
@@ -41,6 +49,8 @@ NOISE_FLOOR_SMOOTHING = 5  # frames of mean power the percentile is taken over (
 NOISE_FLOOR_OVERSUBTRACT = 2.0
 NOISE_FLOOR_KEEP = 0.02  # the least fraction of a bin's power left after the subtraction
 NOISE_FLOOR_MIN_FRAMES = 50
+LATE_REVERB_DELAY = 5  # frames (50 ms): later than this, a room's reflections are diffuse and decay exponentially
+LATE_REVERB_KEEP = 0.2  # the least fraction of a bin's power left after the subtraction
 
 
 def _hz_to_mel(hz: np.ndarray) -> np.ndarray:
@@ -113,9 +123,31 @@ def subtract_noise_floor(mel_power: np.ndarray) -> np.ndarray:
     return mel_power
 
 
-def log_mel(audio16k: np.ndarray, noise_floor: bool = False) -> np.ndarray:
+def front_end_options(encoder_config: Mapping) -> dict:
+    """`log_mel`'s keyword arguments from a student encoder's config dict (one saved before a front-end field
+    existed has that step off)."""
+    return {
+        "noise_floor": bool(encoder_config.get("noise_floor", False)),
+        "late_reverb_rt60": float(encoder_config.get("late_reverb_rt60", 0.0)),
+    }
+
+
+def suppress_late_reverb(mel_power: np.ndarray, rt60: float) -> np.ndarray:
+    """(bins, frames) mel power with the late reverberation of a room of `rt60` seconds taken out (see the module
+    docstring), in place."""
+    d = LATE_REVERB_DELAY
+    if rt60 <= 0 or mel_power.shape[1] <= d:
+        return mel_power
+    decay = np.float32(np.exp(-np.log(1e6) * (d / FRAME_RATE) / rt60))
+    late = decay * mel_power[:, :-d]  # a copy: the subtraction below must read the unsuppressed power
+    np.maximum(mel_power[:, d:] - late, LATE_REVERB_KEEP * mel_power[:, d:], out=mel_power[:, d:])
+    return mel_power
+
+
+def log_mel(audio16k: np.ndarray, noise_floor: bool = False, late_reverb_rt60: float = 0.0) -> np.ndarray:
     """(80, ceil(samples / 160)) float32 normalised log-mel of 16 kHz mono float audio (see module docstring);
-    `noise_floor`: first subtract each band's stationary noise floor."""
+    `noise_floor`: first subtract each band's stationary noise floor; `late_reverb_rt60` > 0: then the late
+    reverberation of a room with that RT60."""
     audio = np.asarray(audio16k, dtype=np.float32)
     if audio.ndim != 1:
         raise ValueError(
@@ -132,18 +164,21 @@ def log_mel(audio16k: np.ndarray, noise_floor: bool = False) -> np.ndarray:
     # float32 throughout (within 2e-5 of float64, far below what the encoder resolves; twice as fast on long audio)
     window, filters = _hann_window().astype(np.float32), mel_filters()
     segments_all = np.lib.stride_tricks.sliding_window_view(padded, N_FFT)[::HOP]  # (frames, 400), a view
-    power_all = np.empty((MEL_BINS, frames), dtype=np.float32) if noise_floor else None
+    whole = noise_floor or late_reverb_rt60 > 0  # these need every frame before the logs
+    power_all = np.empty((MEL_BINS, frames), dtype=np.float32) if whole else None
     for first in range(0, frames, _FRAMES_PER_CHUNK):
         last = min(first + _FRAMES_PER_CHUNK, frames)
         spectrum = np.fft.rfft(segments_all[first:last] * window, axis=1)  # (chunk, 201)
         power = (spectrum.real**2 + spectrum.imag**2).astype(np.float32)
         mel = power @ filters.T  # (chunk, 80)
         if power_all is not None:
-            power_all[:, first:last] = mel.T  # the floor needs every frame: logs after the loop
+            power_all[:, first:last] = mel.T
             continue
         out[:, first:last] = _normalised_log(mel).T
     if power_all is not None:
-        out[:] = _normalised_log(subtract_noise_floor(power_all))
+        if noise_floor:
+            subtract_noise_floor(power_all)
+        out[:] = _normalised_log(suppress_late_reverb(power_all, late_reverb_rt60))
     return out
 
 

@@ -1,6 +1,7 @@
 """The student's small audio encoder: log-mel -> features that imitate the frozen Whisper encoder's (L_ae).
 
-    audio 16 kHz --log_mel--> (80, mel_frames) at 100/s (config.noise_floor: each band's stationary floor out first)
+    audio 16 kHz --log_mel--> (80, mel_frames) at 100/s (config.noise_floor: each band's stationary floor out first;
+                                                          config.late_reverb_rt60: then a room's late reverberation)
       conv k3 + GELU, conv k3 stride 2 + GELU       -> (frames, width) at 50/s, like Whisper's stem
       attention_layers x [pre-norm local self-attention (ALiBi, +-attention_window frames),
                           pre-norm depthwise conv (conv_module_kernel frames) + GELU when conv_module_kernel > 0,
@@ -30,8 +31,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from core.models.denoiser import alibi_slopes
-from core.models.log_mel import LOG_MEL_VERSION, MEL_BINS, log_mel
+from core.models.local_attention import alibi_slopes, local_attention
+from core.models.log_mel import LOG_MEL_VERSION, MEL_BINS, front_end_options, log_mel
 
 STUDENT_ENCODER_FRAME_RATE = 50.0
 
@@ -51,10 +52,14 @@ class StudentEncoderConfig:
     # Shipped form: no output layer, features are the width-sized state (core/models/feature_fold.py folds the
     # output layer into the denoiser's and personalizer's audio input)
     output_folded: bool = False
-    # the log-mel front end subtracts each band's stationary noise floor first (core/models/log_mel.py)
+    # the log-mel front end subtracts each band's stationary noise floor first, then (> 0) the late reverberation
+    # of a room with this RT60 in seconds (core/models/log_mel.py)
     noise_floor: bool = False
+    late_reverb_rt60: float = 0.0
 
     def __post_init__(self) -> None:
+        if not 0.0 <= self.late_reverb_rt60 <= 5.0:
+            raise ValueError(f"late_reverb_rt60 must be 0 (off) or an RT60 in seconds, got {self.late_reverb_rt60}")
         if self.conv_layers < 1:
             raise ValueError("conv_layers must be >= 1 (the last one halves the frame rate)")
         if self.width % self.heads:
@@ -75,43 +80,9 @@ class StudentEncoderConfig:
     def from_dict(cls, values: dict) -> StudentEncoderConfig:
         return cls(**values)
 
-
-def local_attention_bias(block: int, window: int, slopes: torch.Tensor) -> torch.Tensor:
-    """(heads, block, block + 2 window) ALiBi bias of a query block against its key span; -inf beyond the window.
-
-    Query q of a block sits at frame q, key k of its span at frame k - window (relative to the block start).
-    """
-    q = torch.arange(block, device=slopes.device)[:, None]
-    k = torch.arange(block + 2 * window, device=slopes.device)[None, :]
-    distance = (q - (k - window)).abs().float()  # (block, block + 2 window)
-    bias = -slopes[:, None, None] * distance
-    return bias.masked_fill(distance > window, float("-inf"))
-
-
-def local_attention(
-    q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, slopes: torch.Tensor, window: int
-) -> torch.Tensor:
-    """Softmax attention of every frame over the frames within +-window, with ALiBi: (batch, heads, frames, head_dim).
-
-    q, k, v: (batch, heads, frames, head_dim). Exactly dense attention with an ALiBi + window mask, in blocks.
-    """
-    b, h, n, d = q.shape
-    block = max(window, 1)
-    blocks = -(-n // block)
-    pad = blocks * block - n
-    span = block + 2 * window
-    q_blocks = F.pad(q, (0, 0, 0, pad)).view(b, h, blocks, block, d)
-    k_spans = F.pad(k, (0, 0, window, pad + window)).unfold(2, span, block)  # (b, h, blocks, d, span)
-    v_spans = F.pad(v, (0, 0, window, pad + window)).unfold(2, span, block)
-    scores = torch.einsum("bhnqd,bhndk->bhnqk", q_blocks, k_spans) / d**0.5  # (b, h, blocks, block, span)
-    key_frame = torch.arange(blocks, device=q.device)[:, None] * block + torch.arange(span, device=q.device) - window
-    outside = (key_frame < 0) | (key_frame >= n)  # (blocks, span): padding, never attended
-    scores = scores + local_attention_bias(block, window, slopes).to(scores.dtype)[None, :, None]
-    # A finite floor, not -inf: padded query rows see no key and must not turn into NaN (or NaN gradients).
-    scores = scores.masked_fill(outside[None, None, :, None, :] | torch.isinf(scores), torch.finfo(scores.dtype).min)
-    weights = scores.softmax(dim=-1)
-    out = torch.einsum("bhnqk,bhndk->bhnqd", weights, v_spans)  # (b, h, blocks, block, d)
-    return out.reshape(b, h, blocks * block, d)[:, :, :n]
+    def front_end(self) -> dict:
+        """`log_mel`'s keyword arguments for this encoder's front end."""
+        return front_end_options(asdict(self))
 
 
 class LocalSelfAttention(nn.Module):
@@ -127,6 +98,17 @@ class LocalSelfAttention(nn.Module):
         q, k, v = self.qkv(x).view(b, n, 3, self.heads, w // self.heads).permute(2, 0, 3, 1, 4)
         y = local_attention(q, k, v, self.slopes, self.window)  # (batch, heads, frames, head_dim)
         return self.proj(y.transpose(1, 2).reshape(b, n, w))
+
+
+def frames_conv(conv: nn.Conv1d, x: torch.Tensor) -> torch.Tensor:
+    """`conv` over (batch, frames, channels) x, as (batch, frames, channels): a conv2d over x's own memory seen as a
+    channels-last (batch, channels, 1, frames) image: the Conv1d on x transposed, to float round-off, without the
+    transposed copies. For the depthwise conv module CPU's channels-last kernel is ~30x faster (inference)."""
+    y = F.conv2d(
+        x.transpose(1, 2).unsqueeze(2), conv.weight.unsqueeze(2), conv.bias,
+        stride=(1, conv.stride[0]), padding=(0, conv.padding[0]), dilation=(1, conv.dilation[0]), groups=conv.groups,
+    )  # fmt: skip
+    return y.squeeze(2).transpose(1, 2)
 
 
 class EncoderBlock(nn.Module):
@@ -145,7 +127,8 @@ class EncoderBlock(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = x + self.dropout(self.attn(self.norm_attn(x)))
         if self.conv is not None:
-            y = self.conv(self.norm_conv(x).transpose(1, 2)).transpose(1, 2)  # (batch, frames, width)
+            h = self.norm_conv(x)  # (batch, frames, width)
+            y = self.conv(h.transpose(1, 2)).transpose(1, 2) if self.training else frames_conv(self.conv, h)
             x = x + self.dropout(F.gelu(y))
         return x + self.dropout(self.ff(self.norm_ff(x)))
 
@@ -201,7 +184,7 @@ class StudentAudioEncoder(nn.Module):
 
     def log_mel(self, audio16k: np.ndarray) -> np.ndarray:
         """(80, mel_frames) the log-mel this encoder reads, through its configured front end."""
-        return log_mel(audio16k, noise_floor=self.config.noise_floor)
+        return log_mel(audio16k, **self.config.front_end())
 
     @torch.no_grad()
     def encode(self, audio16k: np.ndarray) -> torch.Tensor:

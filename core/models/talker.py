@@ -285,21 +285,25 @@ class DiffusionTalker(nn.Module):
         """x0 prediction in normalised space, with classifier-free guidance (against null audio and null style).
 
         The sampler's "model": the teacher in progressive distillation is exactly this call. audio_embedding: the
-        denoiser's `embed_audio(audio_feats)`, which a sampler computes once (used without guidance only).
+        denoiser's `embed_audio(audio_feats)`, which a sampler computes once.
         """
         if guidance_scale == 1.0:
             conditions = dict(prefix=prefix, prefix_mask=prefix_mask, audio_embedding=audio_embedding)
             return self.denoiser(x_t, t, audio_feats, style_tokens, **conditions)
-        b = x_t.shape[0]
+        b, frames = x_t.shape[:2]
 
         def twice(x: torch.Tensor | None) -> torch.Tensor | None:  # one batched pass for both predictions
             return None if x is None else torch.cat([x, x])
 
         keep = torch.arange(2 * b, device=x_t.device) < b  # first half conditional, second half null
         t = twice(t) if isinstance(t, torch.Tensor) and t.ndim == 1 else t  # per-item times (distillation)
+        if audio_embedding is not None:  # the null half's is the null audio's (what audio_keep would swap in)
+            audio_embedding = torch.cat([audio_embedding, self.denoiser.embed_audio(None, b, frames)])
+            audio_feats = None
         x0_pred = self.denoiser(
             twice(x_t), t, twice(audio_feats), twice(style_tokens),
             audio_keep=keep, style_keep=keep, prefix=twice(prefix), prefix_mask=twice(prefix_mask),
+            audio_embedding=audio_embedding,
         )  # fmt: skip
         conditional, unconditional = x0_pred[:b], x0_pred[b:]
         return unconditional + guidance_scale * (conditional - unconditional)
@@ -331,8 +335,7 @@ class DiffusionTalker(nn.Module):
         else:
             x = torch.from_numpy(np.asarray(noise(shape), np.float32)).to(device)  # (batch, frames, 52) at t = 1
         sampler = DDIMSampler(steps)
-        # The audio condition is the same at every step: computed once (the guided pass batches its own).
-        audio = self.denoiser.embed_audio(audio_feats, b, frames) if guidance_scale == 1.0 else None
+        audio = self.denoiser.embed_audio(audio_feats, b, frames)  # the same at every step: computed once
         for t in sampler.timesteps:
             x0_pred = self.denoise(x, t, audio_feats, tokens, guidance_scale, prefix_full, prefix_mask, audio)
             x = sampler.step(x0_pred, t, x)

@@ -149,6 +149,8 @@ class DistillConfig:
     # phase C switches the encoder to the noise-floor log-mel front end (core/models/log_mel.py) before it hears
     # anything; the exported encoder keeps it
     ears_noise_floor: bool = False
+    # > 0: phase C also switches on the front end's late-reverberation suppression for a room of this RT60 (seconds)
+    ears_late_reverb_rt60: float = 0.0
     # real clips of these languages are drawn this many times as often in phase C, e.g. {"en": 3}
     ears_language_weights: dict[str, int] = field(default_factory=dict)
     cache_dir: str = str(DEFAULT_CACHE_DIR)
@@ -240,16 +242,16 @@ def _mel_views(
     babble_pool: list[np.ndarray],
     progress: bool,
     what: str,
-    noise_floor: bool = False,
+    front_end: dict | None = None,
 ) -> dict[str, list[np.ndarray]]:
     """clip id -> [log-mel of the clean audio, then of `config.augment_views` degraded copies] (each (80, mel
-    frames), through the encoder's front end (`noise_floor`: core/models/log_mel.py); float16 when there are degraded
-    views, to halve the memory). Each clip's degradations are drawn from its
+    frames), through the encoder's front end (`front_end`: log_mel's options, StudentEncoderConfig.front_end);
+    float16 when there are degraded views, to halve the memory). Each clip's degradations are drawn from its
     own seeded stream, so they depend neither on which other clips are loaded nor on the worker processes."""
     import multiprocessing as mp
 
     global _VIEW_JOB
-    _VIEW_JOB = (config, babble_pool, noise_floor)
+    _VIEW_JOB = (config, babble_pool, front_end or {})
     views: dict[str, list[np.ndarray]] = {}
     bar = progress_bar(len(wavs), f"log-mel views[{what}]", progress)
     jobs = config.feature_jobs if config.augment_views and len(wavs) > 50 else 1
@@ -270,20 +272,20 @@ def _mel_views(
     return views
 
 
-_VIEW_JOB: tuple[DistillConfig, list[np.ndarray], bool] | None = None  # what _mel_views' forked workers read
+_VIEW_JOB: tuple[DistillConfig, list[np.ndarray], dict] | None = None  # what _mel_views' forked workers read
 
 
 def _clip_mel_views(item: tuple[str, str]) -> tuple[str, list[np.ndarray]]:
     from core.audio import load_audio
     from core.models.log_mel import log_mel
 
-    config, babble_pool, noise_floor = _VIEW_JOB
+    config, babble_pool, front_end = _VIEW_JOB
     clip_id, path = item
     audio = load_audio(path)
     rng = np.random.default_rng([config.seed, zlib.crc32(clip_id.encode())])
-    clip_views = [log_mel(audio, noise_floor)]
+    clip_views = [log_mel(audio, **front_end)]
     for _ in range(config.augment_views):
-        clip_views.append(log_mel(config.acoustic_augment(audio, rng, babble_pool or None), noise_floor))
+        clip_views.append(log_mel(config.acoustic_augment(audio, rng, babble_pool or None), **front_end))
     dtype = np.float16 if config.augment_views else np.float32
     return clip_id, [v.astype(dtype) for v in clip_views]
 
@@ -692,8 +694,8 @@ def distill(config: DistillConfig, progress: bool = True) -> dict:
         encoder_path = run_dir / "student_encoder.safetensors"
         babble_pool = _babble_pool(config, real_wavs if real else wavs)
         encoder_config = StudentEncoderConfig(**config.encoder_config)
-        noise_floor = encoder_config.noise_floor  # the views go through the front end the encoder will read
-        mels = _mel_views(config, wavs, babble_pool, progress, "train", noise_floor)  # (80, frames) views per clip
+        front_end = encoder_config.front_end()  # the views go through the front end the encoder will read
+        mels = _mel_views(config, wavs, babble_pool, progress, "train", front_end)  # (80, frames) views per clip
         if encoder_path.is_file():
             encoder = StudentAudioEncoder(encoder_config)
             encoder.load_state_dict(load_file(str(encoder_path)))
@@ -706,7 +708,7 @@ def distill(config: DistillConfig, progress: bool = True) -> dict:
             only_wavs = {c.clip_id: str(source) for c, source in encoder_only}
             encoder_mels = {
                 **mels,
-                **_mel_views(config, only_wavs, babble_pool, progress, "encoder voices", noise_floor),
+                **_mel_views(config, only_wavs, babble_pool, progress, "encoder voices", front_end),
             }
             encoder_clips = heard + [c for c, _ in encoder_only]
             encoder = train_student_encoder(config, encoder_clips, encoder_mels, log, progress, teacher)
@@ -789,6 +791,8 @@ def _ears_only(config: DistillConfig, train, real, wavs, real_wavs, record: dict
     encoder = grow_encoder(encoder, config.ears_grow_blocks)
     if config.ears_noise_floor:
         encoder.config.noise_floor = True
+    if config.ears_late_reverb_rt60 > 0:
+        encoder.config.late_reverb_rt60 = float(config.ears_late_reverb_rt60)
     # Trained through the sampler that ships: the starting student's guidance (kept on export)
     guidance = float(metadata.get("guidance_scale", 1.0))
     record["ears_from"] = {
@@ -798,7 +802,7 @@ def _ears_only(config: DistillConfig, train, real, wavs, real_wavs, record: dict
         "guidance_scale": guidance,
     }
     babble_pool = _babble_pool(config, real_wavs)
-    mels = _mel_views(config, wavs, babble_pool, progress, "train", encoder.config.noise_floor)
+    mels = _mel_views(config, wavs, babble_pool, progress, "train", encoder.config.front_end())
     del babble_pool
     drawn = repeat_by_language(real, Path(config.real_speech), config.ears_language_weights)
     record["ears"] = adapt_ears(
