@@ -23,6 +23,10 @@ REAL_EVAL_COMMAND = (
     "python -m core eval --model {model} --data data/real_speech --split real-dev --max-clips N "
     "--json docs/eval/{model}_real.json"
 )
+INDEPENDENT_COMMAND = (
+    "python -m core eval --model {model} --data data/independent_check --split independent "
+    "--json docs/eval/{model}_independent.json"
+)
 REAL_KEYS = ("bilabial_closure_hit_rate", "vowel_bilabial_aperture_auc", "silence_ratio", "lag_ms")
 SUMMARY_KEYS = (
     "lve", "upper_face_error", "fdd", "bilabial_closure_hit_rate", "vowel_bilabial_aperture_auc",
@@ -76,6 +80,13 @@ def main() -> None:
             real[model] = _real_summary(report)
     if real:
         extra["eval_real_speech"] = {"command": REAL_EVAL_COMMAND, "split": "real-dev (data/real_speech)", **real}
+    independent = {}  # the reserved recordings nothing was trained or tuned on (core/data/independent_check.py)
+    for model in ("teacher", "student"):
+        path = REPO / "docs" / "eval" / f"{model}_independent.json"
+        if path.is_file() and _scored_shipped(report := json.loads(path.read_text()), model, manifest):
+            independent[model] = _real_summary(report)
+    if independent:
+        extra["eval_independent"] = {"command": INDEPENDENT_COMMAND, "split": "independent", **independent}
     bench = REPO / "docs" / "bench.json"
     if bench.is_file():
         extra["bench"] = {"command": "python -m core bench --json docs/bench.json", **json.loads(bench.read_text())}

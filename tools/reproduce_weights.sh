@@ -17,13 +17,18 @@ $PY -m core distill --config configs/distill_ears.json --weights weights   # pha
 $PY -m core distill --config configs/distill_ears_round2.json --weights weights   # phase C round 2
 $PY -m core distill --config configs/distill_ears_round4.json --weights weights   # phase C round 4
 $PY -m core set-guidance 2 --weights weights --model student   # it samples with classifier-free guidance 2
-$PY -m core distill --config configs/distill_ears_round8.json --weights weights   # round 8, noise-floor ears (ships)
+$PY -m core distill --config configs/distill_ears_round10.json --weights weights   # round 10: noise-floor + late-reverb ears (ships)
 mkdir -p docs/eval
 for model in teacher student baseline; do
   $PY -m core eval --model "$model" --data data/corpus --split heldout --max-clips 60 --json "docs/eval/$model.json"
 done
 for model in teacher student; do
   $PY -m core eval --model "$model" --data data/real_speech --split real-dev --max-clips 80 --json "docs/eval/${model}_real.json"
+done
+# the independent check: reserved recordings, scored only after everything above is fixed (never tuned on)
+[ -f data/independent_check/manifest.json ] || $PY -m core data independent-check --out data/independent_check
+for model in teacher student; do
+  $PY -m core eval --model "$model" --data data/independent_check --split independent --json "docs/eval/${model}_independent.json"
 done
 $PY -m core bench --json docs/bench.json
 $PY tools/record_results.py
