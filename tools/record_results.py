@@ -63,29 +63,26 @@ def _scored_shipped(report: dict, model: str, manifest: dict) -> bool:
     return False
 
 
+def _shipped_evals(suffix: str, summarise, manifest: dict) -> dict:
+    """model -> summarise(docs/eval/{model}{suffix}.json), for the teacher and student evals of the shipped files."""
+    found = {}
+    for model in ("teacher", "student"):
+        path = REPO / "docs" / "eval" / f"{model}{suffix}.json"
+        if path.is_file() and _scored_shipped(report := json.loads(path.read_text()), model, manifest):
+            found[model] = summarise(report)
+    return found
+
+
 def main() -> None:
     weights = REPO / "weights"
     manifest = read_manifest(weights)
-    evals = {}
-    for model in ("teacher", "student"):
-        path = REPO / "docs" / "eval" / f"{model}.json"
-        if path.is_file() and _scored_shipped(report := json.loads(path.read_text()), model, manifest):
-            evals[model] = _summary(report)
+    evals = _shipped_evals("", _summary, manifest)
     extra = {k: v for k, v in manifest.items() if k not in ("format_version", "files")}
     extra["eval"] = {"command": EVAL_COMMAND, "split": "heldout_voices + heldout_sentences", **evals}
-    real = {}
-    for model in ("teacher", "student"):
-        path = REPO / "docs" / "eval" / f"{model}_real.json"
-        if path.is_file() and _scored_shipped(report := json.loads(path.read_text()), model, manifest):
-            real[model] = _real_summary(report)
-    if real:
+    if real := _shipped_evals("_real", _real_summary, manifest):
         extra["eval_real_speech"] = {"command": REAL_EVAL_COMMAND, "split": "real-dev (data/real_speech)", **real}
-    independent = {}  # the reserved recordings nothing was trained or tuned on (core/data/independent_check.py)
-    for model in ("teacher", "student"):
-        path = REPO / "docs" / "eval" / f"{model}_independent.json"
-        if path.is_file() and _scored_shipped(report := json.loads(path.read_text()), model, manifest):
-            independent[model] = _real_summary(report)
-    if independent:
+    # the reserved recordings nothing was trained or tuned on (core/data/independent_check.py)
+    if independent := _shipped_evals("_independent", _real_summary, manifest):
         extra["eval_independent"] = {"command": INDEPENDENT_COMMAND, "split": "independent", **independent}
     bench = REPO / "docs" / "bench.json"
     if bench.is_file():
