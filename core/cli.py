@@ -43,8 +43,9 @@ def _data_align(a: argparse.Namespace) -> int:
     from core.data.align import align_recording_to_clip
 
     out = align_recording_to_clip(
-        Path(a.audio), a.transcript, Path(a.out), speaker=a.speaker, emotion=a.emotion, seed=a.seed
-    )
+        Path(a.audio), a.transcript, Path(a.out), speaker=a.speaker, emotion=a.emotion, seed=a.seed,
+        letter_to_sound=a.letter_to_sound,
+    )  # fmt: skip
     print(f"wrote {out}")
     return 0
 
@@ -375,6 +376,10 @@ def build_parser() -> argparse.ArgumentParser:
     al.add_argument("--speaker", default="user")
     al.add_argument("--emotion", default="neutral")
     al.add_argument("--seed", type=int, default=0)
+    al.add_argument(
+        "--letter-to-sound", action="store_true",
+        help="pronounce words the aligner's dictionary lacks (names) by letter-to-sound rules instead of stopping",
+    )  # fmt: skip
     al.set_defaults(func=_data_align)
 
     im = data.add_parser("import", help="convert a real dataset (BEAT, 3D-ETF, Live Link Face, VOCASET) into clips")
@@ -437,7 +442,9 @@ def build_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     ev.add_argument("--steps", type=int, help="sampling steps (default: the model's own)")
     ev.add_argument("--guidance", type=float, help="classifier-free guidance scale (default: the model's own)")
-    ev.add_argument("--max-clips", type=int, help="clips animated (default: 60 for heldout, 16 for real-dev)")
+    ev.add_argument(
+        "--max-clips", type=int, help="clips animated (default: 60 for heldout, 16 for real-dev, all for independent)"
+    )
     ev.add_argument(
         "--no-robustness", action="store_true", help="real-dev, independent: skip the degraded-audio passes"
     )

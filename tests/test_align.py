@@ -80,6 +80,20 @@ def test_words_missing_from_the_dictionary_are_named():
 
 
 @pytest.mark.tts
+def test_letter_to_sound_pronounces_unknown_words_from_the_cli(tmp_path, capsys):
+    from core.cli import main
+    from core.data.clip import load_clip
+
+    flite_speech(tmp_path / "z.wav", "hello zorblax and bob")
+    command = ["data", "align", str(tmp_path / "z.wav"), "hello zorblax and bob", "--out", str(tmp_path / "a")]
+    assert main(command) == 2 and "zorblax" in capsys.readouterr().err
+    assert not (tmp_path / "a.npz").exists()
+    assert main([*command, "--letter-to-sound"]) == 0
+    phones = load_clip(tmp_path / "a.npz").phones
+    assert phones.count("B") >= 3 and "Z" in phones  # zorBlax, Bob: guessed word aligned among known ones
+
+
+@pytest.mark.tts
 def test_given_pronunciations_let_unknown_words_align(tmp_path):
     flite_speech(tmp_path / "z.wav", "hello zorblax")
     phones, _ = align_phones(
