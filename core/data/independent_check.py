@@ -20,8 +20,6 @@ clip's speaker is its recording session (a source never shares a speaker with an
 
 from __future__ import annotations
 
-import hashlib
-import json
 import re
 import shutil
 import subprocess
@@ -34,9 +32,17 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import soundfile as sf
 
 from core.audio import SAMPLE_RATE, load_audio, save_wav
-from core.data.real_speech import PackageUnavailable, apt_get_download, extract_deb, speakable_transcript
+from core.data.real_speech import (
+    PackageUnavailable,
+    apt_get_download,
+    content_hash,
+    extract_deb,
+    speakable_transcript,
+    write_json_files,
+)
 
 SPLIT = "independent"
 MFA_VERSION = "3.4.3"
@@ -213,7 +219,8 @@ def build_independent_check(
                     continue
             entries.append(
                 {"id": clip_id, "wav": f"{clip_id}.wav", "source": rec.source, "speaker": rec.speaker,
-                 "seconds": round(len(load_audio(wav)) / SAMPLE_RATE, 3), "transcript": rec.transcript}
+                 "seconds": round(sf.info(str(wav)).frames / SAMPLE_RATE, 3), "transcript": rec.transcript,
+                 "aligned": True}
             )  # fmt: skip
         log(f"{source}: {sum(e['source'] == source for e in entries)} clips aligned")
     if not entries:
@@ -222,10 +229,6 @@ def build_independent_check(
             "check that `apt-get download` and `pip download` work on this machine."
         )
     entries.sort(key=lambda e: e["id"])
-    digest = hashlib.sha256()
-    for entry in entries:
-        digest.update(entry["id"].encode())
-        digest.update(hashlib.sha256((out_dir / entry["wav"]).read_bytes()).digest())
     manifest = {
         "kind": "independent-check",
         "clips": len(entries),
@@ -233,14 +236,11 @@ def build_independent_check(
         "speakers": sorted({e["speaker"] for e in entries}),
         "missing_sources": missing,
         "alignment_failures": failures,
-        "content_hash": digest.hexdigest(),
+        "content_hash": content_hash(out_dir, entries),  # the wavs and their aligned targets
         "seconds_taken": round(time.time() - started, 1),
     }
-    for name, value in (("manifest.json", {**manifest, "entries": entries}),
-                        ("splits.json", {SPLIT: [e["id"] for e in entries]})):  # fmt: skip
-        partial = out_dir / f".{name}.partial"
-        partial.write_text(json.dumps(value, indent=1, ensure_ascii=False))
-        partial.replace(out_dir / name)
+    write_json_files(out_dir, {"manifest.json": {**manifest, "entries": entries},
+                               "splits.json": {SPLIT: [e["id"] for e in entries]}})  # fmt: skip
     return manifest
 
 

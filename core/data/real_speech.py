@@ -612,7 +612,7 @@ def align_english_clips(out_dir: Path, entries: list[dict], log: Callable[[str],
 def write_index(
     out_dir: Path, entries: list[dict], missing: list[str], duplicates: int, alignment: dict, log: Callable[[str], None]
 ) -> tuple[dict, dict[str, list[str]]]:
-    """Write manifest.json and splits.json (each replaced atomically: a reader never sees half a file)."""
+    """Write manifest.json and splits.json (`write_json_files`)."""
     splits = make_splits(entries, {e["id"] for e in entries if e["aligned"]})
     for problem in (shortfall := dev_split_shortfall(entries, splits)):
         log(f"warning: {problem}")
@@ -637,11 +637,16 @@ def write_index(
         "content_hash": content_hash(out_dir, entries),
         "entries": sorted(entries, key=lambda e: e["id"]),
     }
-    for name, value in (("manifest.json", manifest), ("splits.json", splits)):
+    write_json_files(out_dir, {"manifest.json": manifest, "splits.json": splits})
+    return manifest, splits
+
+
+def write_json_files(out_dir: Path, files: dict[str, object]) -> None:
+    """Write each value as OUT/name, each replaced atomically: a reader never sees half a file."""
+    for name, value in files.items():
         partial = out_dir / f".{name}.partial"
         partial.write_text(json.dumps(value, indent=1, ensure_ascii=False))
         partial.replace(out_dir / name)
-    return manifest, splits
 
 
 def build_real_speech(

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from core.animate_options import OPTIONS_BY_NAME
+from core.data.independent_check import SPLIT as INDEPENDENT_SPLIT
 from core.evaluation import (
     EvalClip,
     embed_clips,
@@ -34,12 +35,12 @@ from core.weights_io import sha256_of_file
 RUN_DIRS = {"teacher": Path("runs/teacher"), "baseline": Path("runs/baseline")}
 WEIGHTS_DIR = Path(__file__).resolve().parents[2] / "weights"
 REAL_SPEECH_SPLIT = "real-dev"
-# splits of real recordings without motion targets, scored for lip sync (core/data/independent_check.py)
-REAL_RECORDING_SPLITS = (REAL_SPEECH_SPLIT, "independent")
+# splits of real recordings without motion targets, scored for lip sync
+REAL_RECORDING_SPLITS = (REAL_SPEECH_SPLIT, INDEPENDENT_SPLIT)
 # real-dev with the four degradations is 5 passes (style reference + take per clip and pass). Measured for the student
 # on 2 shared cores: 4 clips (10.1 s of espeak-ng speech) took 23 s of CPU, ~1.1 s per clip-pass of 2.5 s audio, so
 # 16 clips of ~4 s stay under ~2 min; without robustness the same budget covers ~5x more.
-DEFAULT_MAX_CLIPS = {"heldout": 60, REAL_SPEECH_SPLIT: 16, "independent": 1000}
+DEFAULT_MAX_CLIPS = {"heldout": 60, REAL_SPEECH_SPLIT: 16, INDEPENDENT_SPLIT: 1000}
 
 
 def _run_engine(talker, encoder, *, model: str, steps: int, window: WindowPlan, weights: Path) -> DiffusionTalkerEngine:
