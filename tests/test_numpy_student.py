@@ -64,13 +64,17 @@ def test_erf_matches_torch():
 
 
 @pytest.mark.parametrize(
-    ("conv_module_kernel", "noise_floor", "late_reverb_rt60"), [(0, False, 0.0), (5, False, 0.0), (5, True, 0.5)]
+    ("conv_module_kernel", "noise_floor", "late_reverb_rt60", "oversubtract"),
+    [(0, False, 0.0, 2.0), (5, False, 0.0, 2.0), (5, True, 0.5, 2.0), (5, True, 0.5, 4.0)],
 )
-def test_student_encoder_features_match_torch_for_odd_lengths(conv_module_kernel, noise_floor, late_reverb_rt60):
+def test_student_encoder_features_match_torch_for_odd_lengths(
+    conv_module_kernel, noise_floor, late_reverb_rt60, oversubtract
+):
     torch.manual_seed(2)
     config = StudentEncoderConfig.tiny(
-        out_dim=16, conv_module_kernel=conv_module_kernel, noise_floor=noise_floor, late_reverb_rt60=late_reverb_rt60
-    )
+        out_dim=16, conv_module_kernel=conv_module_kernel, noise_floor=noise_floor,
+        late_reverb_rt60=late_reverb_rt60, noise_floor_oversubtract=oversubtract,
+    )  # fmt: skip
     encoder = randomize(StudentAudioEncoder(config), 3)
     numpy_encoder = NumpyStudentEncoder(numpy_state(encoder), encoder.config.to_dict())
     rng = np.random.default_rng(0)

@@ -56,6 +56,29 @@ def test_noise_floor_front_end_takes_out_stationary_noise_and_keeps_speech():
     assert log_mel(noisy[:0], noise_floor=True).shape == (80, 0)
 
 
+def test_a_harder_noise_floor_takes_more_noise_out_of_the_pauses_and_keeps_the_speech():
+    rng = np.random.default_rng(0)
+    noisy = _bursts_in(0.03 * rng.standard_normal(32_000))  # a loud hiss: about 13 dB below the bursts
+    frames = np.arange(log_mel(noisy).shape[1]) / 100.0
+    pause = ((frames % 0.5) > 0.35) & ((frames % 0.5) < 0.45)
+    burst = ((frames % 0.5) > 0.05) & ((frames % 0.5) < 0.25)
+    twice, four = log_mel(noisy, noise_floor=True), log_mel(noisy, noise_floor=True, noise_floor_oversubtract=4.0)
+    np.testing.assert_array_equal(twice, log_mel(noisy, noise_floor=True, noise_floor_oversubtract=2.0))  # default
+    # four floors: the hiss peaks that twice its mean left in the pauses go too, down to the kept 2 % (-17 dB)
+    kept = log_mel(noisy)[:, pause] - np.log10(50.0) / 4
+    at_kept = lambda x: np.mean(np.abs(x[:, pause] - kept) < 1e-4)  # noqa: E731
+    assert at_kept(twice) < 0.85 and at_kept(four) > 0.95
+    assert twice[:, pause].mean() - four[:, pause].mean() > 1.5 / 40
+    # the strong harmonics of the bursts still keep their level (< 1 dB)
+    strong = twice[:, burst] > twice[:, burst].max() - 2.0 / 4
+    assert np.abs(twice[:, burst][strong] - four[:, burst][strong]).max() < 0.1 / 4
+    # off: the option does nothing
+    np.testing.assert_array_equal(log_mel(noisy, noise_floor_oversubtract=4.0), log_mel(noisy))
+    for bad in (0.5, 9.0):
+        with pytest.raises(ValueError, match="noise_floor_oversubtract"):
+            StudentEncoderConfig.tiny(noise_floor_oversubtract=bad)
+
+
 def _room(audio: np.ndarray, rt60: float) -> np.ndarray:
     """`audio` in a synthetic room: the direct sound plus exponentially decaying noise reflections from 5 ms on."""
     n = np.arange(int(1.2 * rt60 * 16_000))
@@ -103,14 +126,23 @@ def test_encoder_hears_through_its_configured_front_end():
     assert not torch.allclose(plain.encode(audio), floored.encode(audio), atol=1e-3)
     assert floored.cache_id != plain.cache_id  # cached features of one are never read as the other's
     # weights saved before the options existed load with the front end they were trained with
-    legacy = {k: v for k, v in StudentEncoderConfig().to_dict().items() if k not in ("noise_floor", "late_reverb_rt60")}
-    assert StudentEncoderConfig.from_dict(legacy).front_end() == {"noise_floor": False, "late_reverb_rt60": 0.0}
+    new_fields = ("noise_floor", "late_reverb_rt60", "noise_floor_oversubtract")
+    legacy = {k: v for k, v in StudentEncoderConfig().to_dict().items() if k not in new_fields}
+    assert StudentEncoderConfig.from_dict(legacy).front_end() == {
+        "noise_floor": False, "late_reverb_rt60": 0.0, "noise_floor_oversubtract": 2.0,
+    }  # fmt: skip
     roomy = StudentAudioEncoder(StudentEncoderConfig.tiny(noise_floor=True, late_reverb_rt60=0.5)).eval()
     roomy.load_state_dict(plain.state_dict())
     with torch.no_grad():
         expected = roomy(torch.from_numpy(log_mel(audio, noise_floor=True, late_reverb_rt60=0.5))[None])[0]
     torch.testing.assert_close(roomy.encode(audio), expected)
     assert roomy.cache_id not in (plain.cache_id, floored.cache_id)
+    harder = StudentAudioEncoder(StudentEncoderConfig.tiny(noise_floor=True, noise_floor_oversubtract=4.0)).eval()
+    harder.load_state_dict(plain.state_dict())
+    with torch.no_grad():
+        expected = harder(torch.from_numpy(log_mel(audio, noise_floor=True, noise_floor_oversubtract=4.0))[None])[0]
+    torch.testing.assert_close(harder.encode(audio), expected)
+    assert harder.cache_id not in (plain.cache_id, floored.cache_id, roomy.cache_id)
 
 
 def test_a_tone_peaks_in_the_right_mel_bin_at_frame_times():

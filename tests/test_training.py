@@ -551,7 +551,8 @@ def test_phase_c_retrains_only_the_students_ears_on_real_speech(trained_teacher,
     set_default_guidance(base, "student", 2.0)  # phase C learns through the guided sampler the student ships with
     ears = {**values, "real_speech": str(tmp_path / "real"), "augment_views": 1, "ears_from": str(base),
             "ears_steps": 40, "ears_lr": 3e-3, "ears_aperture_weight": 1.0, "ears_grow_blocks": 1,
-            "ears_noise_floor": True, "ears_late_reverb_rt60": 0.5, "ears_language_weights": {"en": 2},
+            "ears_noise_floor": True, "ears_late_reverb_rt60": 0.5, "ears_noise_floor_oversubtract": 4.0,
+            "ears_language_weights": {"en": 2},
             "run_dir": str(tmp_path / "ears")}  # fmt: skip
     adapted = tmp_path / "adapted"
     summary = distill_and_export(DistillConfig.from_dict(ears), adapted, "python -m core distill --config ears.json")
@@ -566,9 +567,11 @@ def test_phase_c_retrains_only_the_students_ears_on_real_speech(trained_teacher,
     assert read_manifest(adapted)["student"]["training_command"] == "python -m core distill --config ears.json"
     # ears_grow_blocks: one more attention block, saved with its config (the numpy engine below runs it)
     assert after_encoder.config.attention_layers == before_encoder.config.attention_layers + 1
-    # ears_noise_floor, ears_late_reverb_rt60: the new ears hear through that front end, and ship with it
+    # ears_noise_floor, ears_late_reverb_rt60, ears_noise_floor_oversubtract: the new ears hear through that front
+    # end, and ship with it
     assert after_encoder.config.noise_floor and not before_encoder.config.noise_floor
     assert after_encoder.config.late_reverb_rt60 == 0.5 and before_encoder.config.late_reverb_rt60 == 0.0
+    assert after_encoder.config.noise_floor_oversubtract == 4.0 and before_encoder.config.noise_floor_oversubtract == 2
     # The ears learnt through the frozen sampler: on the same crops, noise and style, the new ears' samples are closer
     # to the motion than the old ones'
     from core.audio import load_audio

@@ -13,7 +13,8 @@ Pad batches of spectrograms with `SILENCE_LOG_MEL`.
 
 `noise_floor=True` (an encoder config choice, off for encoders trained without it) first takes each mel band's
 stationary noise floor out of the power, spectral-subtraction style: the floor is the band's 10th percentile of
-5-frame mean power over the whole audio, twice of it is subtracted, and no bin drops below 2 % (-17 dB) of its power.
+5-frame mean power over the whole audio, twice of it is subtracted (`noise_floor_oversubtract`, an encoder config
+choice too), and no bin drops below 2 % (-17 dB) of its power.
 A real recording's hiss and room tone then look more like the digital silence of the synthetic voices the student
 first learnt from (switched on in the round-4 student as it was, P/B/M closure on all 613 real-dev clips went from
 0.893 to 0.907; round 8 trained its ears through it). The floor is the whole audio's, so with it frames no longer
@@ -109,8 +110,9 @@ def num_log_mel_frames(num_samples: int) -> int:
     return -(-int(num_samples) // HOP)
 
 
-def subtract_noise_floor(mel_power: np.ndarray) -> np.ndarray:
-    """(bins, frames) mel power with each band's stationary floor taken out (see the module docstring), in place."""
+def subtract_noise_floor(mel_power: np.ndarray, oversubtract: float = NOISE_FLOOR_OVERSUBTRACT) -> np.ndarray:
+    """(bins, frames) mel power with `oversubtract` times each band's stationary floor taken out (see the module
+    docstring), in place."""
     frames = mel_power.shape[1]
     if frames < NOISE_FLOOR_MIN_FRAMES:
         return mel_power
@@ -119,7 +121,7 @@ def subtract_noise_floor(mel_power: np.ndarray) -> np.ndarray:
     # centred k-frame means as a sum of shifted copies (a running cumsum would lose the quiet frames of long audio)
     smooth = sum(padded[:, i : i + frames] for i in range(k)) / k  # (bins, frames)
     floor = np.percentile(smooth, NOISE_FLOOR_PERCENTILE, axis=1, keepdims=True).astype(np.float32)  # (bins, 1)
-    np.maximum(mel_power - NOISE_FLOOR_OVERSUBTRACT * floor, NOISE_FLOOR_KEEP * mel_power, out=mel_power)
+    np.maximum(mel_power - np.float32(oversubtract) * floor, NOISE_FLOOR_KEEP * mel_power, out=mel_power)
     return mel_power
 
 
@@ -129,6 +131,7 @@ def front_end_options(encoder_config: Mapping) -> dict:
     return {
         "noise_floor": bool(encoder_config.get("noise_floor", False)),
         "late_reverb_rt60": float(encoder_config.get("late_reverb_rt60", 0.0)),
+        "noise_floor_oversubtract": float(encoder_config.get("noise_floor_oversubtract", NOISE_FLOOR_OVERSUBTRACT)),
     }
 
 
@@ -144,10 +147,15 @@ def suppress_late_reverb(mel_power: np.ndarray, rt60: float) -> np.ndarray:
     return mel_power
 
 
-def log_mel(audio16k: np.ndarray, noise_floor: bool = False, late_reverb_rt60: float = 0.0) -> np.ndarray:
+def log_mel(
+    audio16k: np.ndarray,
+    noise_floor: bool = False,
+    late_reverb_rt60: float = 0.0,
+    noise_floor_oversubtract: float = NOISE_FLOOR_OVERSUBTRACT,
+) -> np.ndarray:
     """(80, ceil(samples / 160)) float32 normalised log-mel of 16 kHz mono float audio (see module docstring);
-    `noise_floor`: first subtract each band's stationary noise floor; `late_reverb_rt60` > 0: then the late
-    reverberation of a room with that RT60."""
+    `noise_floor`: first subtract each band's stationary noise floor (`noise_floor_oversubtract` times over);
+    `late_reverb_rt60` > 0: then the late reverberation of a room with that RT60."""
     audio = np.asarray(audio16k, dtype=np.float32)
     if audio.ndim != 1:
         raise ValueError(
@@ -177,7 +185,7 @@ def log_mel(audio16k: np.ndarray, noise_floor: bool = False, late_reverb_rt60: f
         out[:, first:last] = _normalised_log(mel).T
     if power_all is not None:
         if noise_floor:
-            subtract_noise_floor(power_all)
+            subtract_noise_floor(power_all, noise_floor_oversubtract)
         out[:] = _normalised_log(suppress_late_reverb(power_all, late_reverb_rt60))
     return out
 

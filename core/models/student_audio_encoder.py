@@ -32,7 +32,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from core.models.local_attention import alibi_slopes, local_attention
-from core.models.log_mel import LOG_MEL_VERSION, MEL_BINS, front_end_options, log_mel
+from core.models.log_mel import LOG_MEL_VERSION, MEL_BINS, NOISE_FLOOR_OVERSUBTRACT, front_end_options, log_mel
 
 STUDENT_ENCODER_FRAME_RATE = 50.0
 
@@ -53,13 +53,16 @@ class StudentEncoderConfig:
     # output layer into the denoiser's and personalizer's audio input)
     output_folded: bool = False
     # the log-mel front end subtracts each band's stationary noise floor first, then (> 0) the late reverberation
-    # of a room with this RT60 in seconds (core/models/log_mel.py)
+    # of a room with this RT60 in seconds (core/models/log_mel.py); the floor is taken out this many times over
     noise_floor: bool = False
     late_reverb_rt60: float = 0.0
+    noise_floor_oversubtract: float = NOISE_FLOOR_OVERSUBTRACT
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.late_reverb_rt60 <= 5.0:
             raise ValueError(f"late_reverb_rt60 must be 0 (off) or an RT60 in seconds, got {self.late_reverb_rt60}")
+        if not 1.0 <= self.noise_floor_oversubtract <= 8.0:
+            raise ValueError(f"noise_floor_oversubtract must be 1-8 noise floors, got {self.noise_floor_oversubtract}")
         if self.conv_layers < 1:
             raise ValueError("conv_layers must be >= 1 (the last one halves the frame rate)")
         if self.width % self.heads:

@@ -151,6 +151,8 @@ class DistillConfig:
     ears_noise_floor: bool = False
     # > 0: phase C also switches on the front end's late-reverberation suppression for a room of this RT60 (seconds)
     ears_late_reverb_rt60: float = 0.0
+    # > 0: phase C sets how many times over the front end's noise floor is subtracted (the encoder's own otherwise)
+    ears_noise_floor_oversubtract: float = 0.0
     # real clips of these languages are drawn this many times as often in phase C, e.g. {"en": 3}
     ears_language_weights: dict[str, int] = field(default_factory=dict)
     cache_dir: str = str(DEFAULT_CACHE_DIR)
@@ -789,10 +791,14 @@ def _ears_only(config: DistillConfig, train, real, wavs, real_wavs, record: dict
         raise ValueError("phase C (ears_from) needs ears_steps > 0")
     encoder, student, metadata, start_sha = load_shipped_student(Path(config.ears_from))
     encoder = grow_encoder(encoder, config.ears_grow_blocks)
+    front_end = {}
     if config.ears_noise_floor:
-        encoder.config.noise_floor = True
+        front_end["noise_floor"] = True
     if config.ears_late_reverb_rt60 > 0:
-        encoder.config.late_reverb_rt60 = float(config.ears_late_reverb_rt60)
+        front_end["late_reverb_rt60"] = float(config.ears_late_reverb_rt60)
+    if config.ears_noise_floor_oversubtract > 0:
+        front_end["noise_floor_oversubtract"] = float(config.ears_noise_floor_oversubtract)
+    encoder.config = replace(encoder.config, **front_end)  # a new config: its bounds are checked
     # Trained through the sampler that ships: the starting student's guidance (kept on export)
     guidance = float(metadata.get("guidance_scale", 1.0))
     record["ears_from"] = {
