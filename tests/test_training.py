@@ -363,7 +363,7 @@ def test_encoder_views_are_degraded_copies_and_crops_keep_the_clean_targets(corp
     from core.audio import load_audio
     from core.models.log_mel import log_mel
     from core.training.distill import DistillConfig, _mel_views
-    from core.training.encoder_crops import encoder_crops
+    from core.training.encoder_crops import encoder_crops, mel_crop
 
     clips = load_training_set(corpus, "train", EncoderSpec(**TINY_ENCODER), corpus / "cache", jobs=1, progress=False)
     clips = clips[:4]
@@ -388,6 +388,40 @@ def test_encoder_views_are_degraded_copies_and_crops_keep_the_clean_targets(corp
         assert np.abs(crop_mel.numpy()[:, : clean.shape[1]] - clean).mean() > 0.02
     for clip, audio in zip(clips, before, strict=True):
         np.testing.assert_array_equal(clip.audio, audio)  # the Whisper targets are the clean audio's
+    # with_views names the view each crop read, from the same draws
+    again_crops, again_mel, chosen = encoder_crops(np.random.default_rng(0), clips, views, 30, 16, 0.0, True)
+    assert [(c.clip_id, s) for c, s in again_crops] == [(c.clip_id, s) for c, s in crops]
+    torch.testing.assert_close(again_mel, mel)
+    assert len(chosen) == 16 and all(1 <= v <= 2 for v in chosen)
+    for (clip, start), view, crop_mel in zip(crops, chosen, mel, strict=True):
+        torch.testing.assert_close(crop_mel, torch.from_numpy(mel_crop(views[clip.clip_id][view], start, 30)))
+
+
+def test_mel_views_name_the_degradations_each_view_went_through(corpus):
+    from core.audio import load_audio
+    from core.audio_augment import AcousticAugment
+    from core.models.log_mel import log_mel
+    from core.training.distill import DistillConfig, _mel_views, _mel_views_and_stages
+
+    clips = load_training_set(corpus, "train", EncoderSpec(**TINY_ENCODER), corpus / "cache", jobs=1, progress=False)
+    wavs = {c.clip_id: str(corpus / f"{c.clip_id}.wav") for c in clips[:3]}
+    augment = {"clean_prob": 0.0, "reverb_prob": 0.5, "noise_prob": 0.5, "band_prob": 0.0, "codec_prob": 0.0}
+    config = DistillConfig.from_dict({"augment_views": 4, "acoustic_augment": augment})
+    views, stages = _mel_views_and_stages(config, wavs, [], progress=False, what="test")
+    plain = _mel_views(config, wavs, [], progress=False, what="test")
+    seen = set()
+    for clip_id, path in wavs.items():
+        assert stages[clip_id][0] == () and len(stages[clip_id]) == 5 and all(stages[clip_id][1:])
+        for mine, theirs in zip(views[clip_id], plain[clip_id], strict=True):
+            np.testing.assert_array_equal(mine, theirs)  # naming the stages draws nothing more
+        # each named chain is the one that made the view: replaying the clip's seeded stream gives the same views
+        rng = np.random.default_rng([config.seed, zlib.crc32(clip_id.encode())])
+        for view, chain in zip(views[clip_id][1:], stages[clip_id][1:], strict=True):
+            degraded, applied = AcousticAugment.from_dict(augment).apply(load_audio(path), rng)
+            assert tuple(stage for stage, _ in applied) == chain
+            np.testing.assert_array_equal(view, log_mel(degraded).astype(np.float16))
+            seen.update(chain)
+    assert {"reverb", "noise"} <= seen
 
 
 def test_teacher_fine_tunes_on_aligned_real_speech_heard_through_degraded_views(trained_teacher, corpus, tmp_path):
@@ -552,7 +586,7 @@ def test_phase_c_retrains_only_the_students_ears_on_real_speech(trained_teacher,
     ears = {**values, "real_speech": str(tmp_path / "real"), "augment_views": 1, "ears_from": str(base),
             "ears_steps": 40, "ears_lr": 3e-3, "ears_aperture_weight": 1.0, "ears_grow_blocks": 1,
             "ears_noise_floor": True, "ears_late_reverb_rt60": 0.5, "ears_noise_floor_oversubtract": 4.0,
-            "ears_language_weights": {"en": 2},
+            "ears_language_weights": {"en": 2}, "ears_room_aperture_boost": 2.0,
             "run_dir": str(tmp_path / "ears")}  # fmt: skip
     adapted = tmp_path / "adapted"
     summary = distill_and_export(DistillConfig.from_dict(ears), adapted, "python -m core distill --config ears.json")
@@ -597,6 +631,20 @@ def test_phase_c_retrains_only_the_students_ears_on_real_speech(trained_teacher,
             for encoder in (before_encoder, after_encoder)
         )
     assert new["L_motion"] + new["L_aperture"] < old["L_motion"] + old["L_aperture"], (old, new)
+    # aperture_scale weighs crops in L_aperture (ears_room_aperture_boost's lever): alike = unweighted, and a crop
+    # counted alone scores what that crop scores by itself; L_motion never changes
+    with torch.no_grad():
+        losses = {
+            name: sample_losses(config, after, after_encoder, mel[rows], motion[rows], prosody[rows], no_prefix[rows],
+                                noise[rows], guidance_scale=2.0, aperture_scale=scale)
+            for name, rows, scale in [("plain", slice(None), None), ("alike", slice(None), torch.full((8,), 3.0)),
+                                      ("first", slice(None), torch.tensor([1.0] + [0.0] * 7)),
+                                      ("alone", slice(0, 1), None)]
+        }  # fmt: skip
+    torch.testing.assert_close(losses["alike"]["L_aperture"], losses["plain"]["L_aperture"])
+    torch.testing.assert_close(losses["first"]["L_aperture"], losses["alone"]["L_aperture"], rtol=1e-4, atol=1e-6)
+    assert abs(float(losses["first"]["L_aperture"] - losses["plain"]["L_aperture"])) > 1e-4
+    torch.testing.assert_close(losses["first"]["L_motion"], losses["plain"]["L_motion"])
     a, b = before.state_dict(), after.state_dict()
     assert all(torch.equal(a[k], b[k]) for k in a if "neutral_emotion" not in k)  # the motion network is frozen
     a, b = before_encoder.state_dict(), after_encoder.state_dict()
@@ -609,3 +657,6 @@ def test_phase_c_retrains_only_the_students_ears_on_real_speech(trained_teacher,
     assert take.weights.shape[1] == 52 and np.isfinite(take.weights).all()
     with pytest.raises(ValueError, match="real speech"):
         distill_and_export(DistillConfig.from_dict({**ears, "real_speech": "", "run_dir": str(tmp_path / "x")}), None)
+    with pytest.raises(ValueError, match="ears_room_aperture_boost must be >= 0"):
+        bad = {**ears, "ears_room_aperture_boost": -1.0, "run_dir": str(tmp_path / "y")}
+        distill_and_export(DistillConfig.from_dict(bad), None)

@@ -77,11 +77,13 @@ def sample_losses(
     prefix_mask: torch.Tensor | None = None,
     noise: torch.Tensor | None = None,
     guidance_scale: float = 1.0,
+    aperture_scale: torch.Tensor | None = None,
 ) -> dict[str, torch.Tensor]:
     """L_motion (and L_aperture when weighted) of the student's sample for log-mel crops (batch, 80, mel frames)
     whose motion is (batch, n, 52) in [0, 1]. Frames under prefix_mask (batch, n) are given, not scored; without one,
     a crop continues a known prefix with `ears_prefix_prob` (like every window after the first). `noise`: the
-    sample's start (default: drawn); both are drawn after the encoder's pass, the order training has always used."""
+    sample's start (default: drawn); both are drawn after the encoder's pass, the order training has always used.
+    aperture_scale (batch,): how much each crop counts in L_aperture (default: all alike)."""
     from core.rig.lip_measures import LIPS_CLOSED_APERTURE
 
     n = motion.shape[1]
@@ -101,6 +103,8 @@ def sample_losses(
         got = torch_lip_aperture(sample * talker.motion_std + talker.motion_mean)  # unclamped: keeps gradients
         want = torch_lip_aperture(motion)
         weight = (~prefix_mask).float() * (1.0 + config.ears_closure_boost * (want < LIPS_CLOSED_APERTURE).float())
+        if aperture_scale is not None:
+            weight = weight * aperture_scale[:, None]
         losses["L_aperture"] = ((got - want).abs() * weight).sum() / weight.sum()
     return losses
 
@@ -140,9 +144,17 @@ def adapt_ears(
     log,
     progress: bool,
     guidance_scale: float = 1.0,
+    in_room: dict[str, list[bool]] | None = None,
 ) -> dict:
     """Train `encoder` in place (phase C); `talker` stays frozen. `synthetic_ids`: the corpus clips (anchored).
-    guidance_scale: the classifier-free guidance the student ships with, so the encoder learns through that sampler."""
+    guidance_scale: the classifier-free guidance the student ships with, so the encoder learns through that sampler.
+    in_room: clip id -> whether each of its views (mels[clip id]) went through a room; with
+    `ears_room_aperture_boost` > 0, L_aperture counts those crops 1 + boost times."""
+    boost = float(config.ears_room_aperture_boost)
+    if boost < 0:
+        raise ValueError(f"ears_room_aperture_boost must be >= 0, got {boost}")
+    if boost > 0 and in_room is None:
+        raise ValueError("ears_room_aperture_boost needs to know which views went through a room (in_room)")
     torch.manual_seed(config.seed + 21)
     rng = np.random.default_rng(config.seed + 21)
     n = config.encoder_crop_frames
@@ -165,12 +177,20 @@ def adapt_ears(
         scale = (step + 1) / warmup if step < warmup else 0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * share))
         for group in optimizer.param_groups:
             group["lr"] = config.ears_lr * scale
-        crops_r, mel_r = encoder_crops(rng, real, mels, n, n_real, config.clean_view_prob)
-        crops_s, mel_s = encoder_crops(rng, synthetic, mels, n, config.encoder_batch - n_real, config.clean_view_prob)
+        crops_r, mel_r, views_r = encoder_crops(rng, real, mels, n, n_real, config.clean_view_prob, True)
+        crops_s, mel_s, views_s = encoder_crops(
+            rng, synthetic, mels, n, config.encoder_batch - n_real, config.clean_view_prob, True
+        )
         crops, mel_t = crops_r + crops_s, torch.cat([mel_r, mel_s])
         motion = torch.from_numpy(np.stack([c.motion[s : s + n] for c, s in crops]))  # (batch, n, 52)
         prosody = torch.from_numpy(np.stack([c.prosody[s : s + n] for c, s in crops]))
-        losses = sample_losses(config, talker, encoder, mel_t, motion, prosody, guidance_scale=guidance_scale)
+        crop_weight = None
+        if boost > 0:
+            roomy = [in_room[c.clip_id][view] for (c, _), view in zip(crops, views_r + views_s, strict=True)]
+            crop_weight = 1.0 + boost * torch.tensor(roomy, dtype=torch.float32)
+        losses = sample_losses(
+            config, talker, encoder, mel_t, motion, prosody, guidance_scale=guidance_scale, aperture_scale=crop_weight
+        )
         total = losses["L_motion"] + config.ears_aperture_weight * losses.get("L_aperture", 0.0)
         if config.ears_anchor_weight > 0:
             # Clean synthetic crops: the drawn view may be degraded, so the anchor reads the clean view of each

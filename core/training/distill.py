@@ -153,6 +153,9 @@ class DistillConfig:
     ears_late_reverb_rt60: float = 0.0
     # > 0: phase C sets how many times over the front end's noise floor is subtracted (the encoder's own otherwise)
     ears_noise_floor_oversubtract: float = 0.0
+    # crops whose view was heard through a room (the augmentation's reverb) count 1 + this in L_aperture: a room
+    # smears the silence of a closure into the sounds around it, and that is where the ears still hedge
+    ears_room_aperture_boost: float = 0.0
     # real clips of these languages are drawn this many times as often in phase C, e.g. {"en": 3}
     ears_language_weights: dict[str, int] = field(default_factory=dict)
     cache_dir: str = str(DEFAULT_CACHE_DIR)
@@ -250,19 +253,34 @@ def _mel_views(
     frames), through the encoder's front end (`front_end`: log_mel's options, StudentEncoderConfig.front_end);
     float16 when there are degraded views, to halve the memory). Each clip's degradations are drawn from its
     own seeded stream, so they depend neither on which other clips are loaded nor on the worker processes."""
+    return _mel_views_and_stages(config, wavs, babble_pool, progress, what, front_end)[0]
+
+
+def _mel_views_and_stages(
+    config: DistillConfig,
+    wavs: dict[str, str],
+    babble_pool: list[np.ndarray],
+    progress: bool,
+    what: str,
+    front_end: dict | None = None,
+) -> tuple[dict[str, list[np.ndarray]], dict[str, list[tuple[str, ...]]]]:
+    """_mel_views, and clip id -> the degradation stages of each view (core/audio_augment.py's names, in the
+    order applied; () for the clean view)."""
     import multiprocessing as mp
 
     global _VIEW_JOB
     _VIEW_JOB = (config, babble_pool, front_end or {})
     views: dict[str, list[np.ndarray]] = {}
+    stages: dict[str, list[tuple[str, ...]]] = {}
     bar = progress_bar(len(wavs), f"log-mel views[{what}]", progress)
     jobs = config.feature_jobs if config.augment_views and len(wavs) > 50 else 1
     pool = mp.get_context("fork").Pool(jobs) if jobs > 1 else None
     try:
         work = list(wavs.items())
         results = pool.imap(_clip_mel_views, work, chunksize=8) if pool else map(_clip_mel_views, work)
-        for clip_id, clip_views in results:
+        for clip_id, clip_views, clip_stages in results:
             views[clip_id] = clip_views
+            stages[clip_id] = clip_stages
             if bar is not None:
                 bar.update(1)
     finally:
@@ -271,13 +289,13 @@ def _mel_views(
         _VIEW_JOB = None
         if bar is not None:
             bar.close()
-    return views
+    return views, stages
 
 
 _VIEW_JOB: tuple[DistillConfig, list[np.ndarray], dict] | None = None  # what _mel_views' forked workers read
 
 
-def _clip_mel_views(item: tuple[str, str]) -> tuple[str, list[np.ndarray]]:
+def _clip_mel_views(item: tuple[str, str]) -> tuple[str, list[np.ndarray], list[tuple[str, ...]]]:
     from core.audio import load_audio
     from core.models.log_mel import log_mel
 
@@ -285,11 +303,13 @@ def _clip_mel_views(item: tuple[str, str]) -> tuple[str, list[np.ndarray]]:
     clip_id, path = item
     audio = load_audio(path)
     rng = np.random.default_rng([config.seed, zlib.crc32(clip_id.encode())])
-    clip_views = [log_mel(audio, **front_end)]
+    clip_views, clip_stages = [log_mel(audio, **front_end)], [()]
     for _ in range(config.augment_views):
-        clip_views.append(log_mel(config.acoustic_augment(audio, rng, babble_pool or None), **front_end))
+        degraded, chain = config.acoustic_augment.apply(audio, rng, babble_pool or None)
+        clip_views.append(log_mel(degraded, **front_end))
+        clip_stages.append(tuple(stage for stage, _ in chain))
     dtype = np.float16 if config.augment_views else np.float32
-    return clip_id, [v.astype(dtype) for v in clip_views]
+    return clip_id, [v.astype(dtype) for v in clip_views], clip_stages
 
 
 def _round_view(views: list[np.ndarray], config: DistillConfig, rng: np.random.Generator) -> np.ndarray:
@@ -808,11 +828,12 @@ def _ears_only(config: DistillConfig, train, real, wavs, real_wavs, record: dict
         "guidance_scale": guidance,
     }
     babble_pool = _babble_pool(config, real_wavs)
-    mels = _mel_views(config, wavs, babble_pool, progress, "train", encoder.config.front_end())
+    mels, stages = _mel_views_and_stages(config, wavs, babble_pool, progress, "train", encoder.config.front_end())
     del babble_pool
     drawn = repeat_by_language(real, Path(config.real_speech), config.ears_language_weights)
+    in_room = {clip_id: ["reverb" in chain for chain in chains] for clip_id, chains in stages.items()}
     record["ears"] = adapt_ears(
-        config, student, encoder, train + drawn, {c.clip_id for c in train}, mels, log, progress, guidance
+        config, student, encoder, train + drawn, {c.clip_id for c in train}, mels, log, progress, guidance, in_room
     )
     # The neutral emotion from the new ears' features (the clips _update_neutral reads: the first neutral ones)
     neutral = [c for c in train if c.emotion == "neutral"][:NEUTRAL_CLIPS]

@@ -42,12 +42,14 @@ def encoder_crops(
     n: int,
     count: int,
     clean_view_prob: float = 1.0,
-) -> tuple[list[tuple[TrainingClip, int]], torch.Tensor | None]:
+    with_views: bool = False,
+):
     """`count` random crops of n motion frames, each starting on a multiple of 3 (so it starts on a mel frame at
     30 fps), as (clip, start frame) pairs, and their log-mel (count, 80, n * 10 / 3) (None without `mels`).
     `mels[clip_id]` lists a clip's views (clean first, then degraded copies: _mel_views); a crop reads the clean one
-    with `clean_view_prob`, else a degraded one (no draw when a clip has one view)."""
-    crops, mel_batch = [], []
+    with `clean_view_prob`, else a degraded one (no draw when a clip has one view). with_views: also return which
+    view each crop read (a third item, a list of view indices); the draws are the same either way."""
+    crops, mel_batch, chosen = [], [], []
     for index in rng.integers(0, len(usable), count):
         clip = usable[int(index)]
         start = 3 * int(rng.integers(0, (clip.frames - n) // 3 + 1))  # motion frame, a multiple of 3
@@ -58,7 +60,9 @@ def encoder_crops(
             if len(views) > 1 and rng.random() >= clean_view_prob:
                 view = int(rng.integers(1, len(views)))
             mel_batch.append(mel_crop(views[view], start, n))
-    return crops, torch.from_numpy(np.stack(mel_batch)) if mel_batch else None
+            chosen.append(view)
+    mel = torch.from_numpy(np.stack(mel_batch)) if mel_batch else None
+    return (crops, mel, chosen) if with_views else (crops, mel)
 
 
 def mel_crop(view: np.ndarray, start: int, n: int) -> np.ndarray:
