@@ -401,13 +401,13 @@ def test_mel_views_name_the_degradations_each_view_went_through(corpus):
     from core.audio import load_audio
     from core.audio_augment import AcousticAugment
     from core.models.log_mel import log_mel
-    from core.training.distill import DistillConfig, _mel_views, _mel_views_and_stages
+    from core.training.distill import DistillConfig, _mel_views
 
     clips = load_training_set(corpus, "train", EncoderSpec(**TINY_ENCODER), corpus / "cache", jobs=1, progress=False)
     wavs = {c.clip_id: str(corpus / f"{c.clip_id}.wav") for c in clips[:3]}
     augment = {"clean_prob": 0.0, "reverb_prob": 0.5, "noise_prob": 0.5, "band_prob": 0.0, "codec_prob": 0.0}
     config = DistillConfig.from_dict({"augment_views": 4, "acoustic_augment": augment})
-    views, stages = _mel_views_and_stages(config, wavs, [], progress=False, what="test")
+    views, stages = _mel_views(config, wavs, [], progress=False, what="test", with_stages=True)
     plain = _mel_views(config, wavs, [], progress=False, what="test")
     seen = set()
     for clip_id, path in wavs.items():

@@ -248,24 +248,14 @@ def _mel_views(
     progress: bool,
     what: str,
     front_end: dict | None = None,
-) -> dict[str, list[np.ndarray]]:
+    with_stages: bool = False,
+):
     """clip id -> [log-mel of the clean audio, then of `config.augment_views` degraded copies] (each (80, mel
     frames), through the encoder's front end (`front_end`: log_mel's options, StudentEncoderConfig.front_end);
     float16 when there are degraded views, to halve the memory). Each clip's degradations are drawn from its
-    own seeded stream, so they depend neither on which other clips are loaded nor on the worker processes."""
-    return _mel_views_and_stages(config, wavs, babble_pool, progress, what, front_end)[0]
-
-
-def _mel_views_and_stages(
-    config: DistillConfig,
-    wavs: dict[str, str],
-    babble_pool: list[np.ndarray],
-    progress: bool,
-    what: str,
-    front_end: dict | None = None,
-) -> tuple[dict[str, list[np.ndarray]], dict[str, list[tuple[str, ...]]]]:
-    """_mel_views, and clip id -> the degradation stages of each view (core/audio_augment.py's names, in the
-    order applied; () for the clean view)."""
+    own seeded stream, so they depend neither on which other clips are loaded nor on the worker processes.
+    with_stages: also return clip id -> the degradation stages of each view (core/audio_augment.py's names, in the
+    order applied; () for the clean view); the views are the same either way."""
     import multiprocessing as mp
 
     global _VIEW_JOB
@@ -289,7 +279,7 @@ def _mel_views_and_stages(
         _VIEW_JOB = None
         if bar is not None:
             bar.close()
-    return views, stages
+    return (views, stages) if with_stages else views
 
 
 _VIEW_JOB: tuple[DistillConfig, list[np.ndarray], dict] | None = None  # what _mel_views' forked workers read
@@ -828,7 +818,8 @@ def _ears_only(config: DistillConfig, train, real, wavs, real_wavs, record: dict
         "guidance_scale": guidance,
     }
     babble_pool = _babble_pool(config, real_wavs)
-    mels, stages = _mel_views_and_stages(config, wavs, babble_pool, progress, "train", encoder.config.front_end())
+    front_end = encoder.config.front_end()
+    mels, stages = _mel_views(config, wavs, babble_pool, progress, "train", front_end, with_stages=True)
     del babble_pool
     drawn = repeat_by_language(real, Path(config.real_speech), config.ears_language_weights)
     in_room = {clip_id: ["reverb" in chain for chain in chains] for clip_id, chains in stages.items()}
