@@ -818,8 +818,9 @@ def _ears_only(config: DistillConfig, train, real, wavs, real_wavs, record: dict
         "guidance_scale": guidance,
     }
     babble_pool = _babble_pool(config, real_wavs)
-    front_end = encoder.config.front_end()
-    mels, stages = _mel_views(config, wavs, babble_pool, progress, "train", front_end, with_stages=True)
+    mels, stages = _mel_views(
+        config, wavs, babble_pool, progress, "train", encoder.config.front_end(), with_stages=True
+    )
     del babble_pool
     drawn = repeat_by_language(real, Path(config.real_speech), config.ears_language_weights)
     in_room = {clip_id: ["reverb" in chain for chain in chains] for clip_id, chains in stages.items()}
