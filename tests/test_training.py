@@ -245,9 +245,10 @@ def test_smaller_student_network_learns_the_teacher_then_halves_steps(trained_te
     assert not (tmp_path / "big" / "student_encoder_16step.safetensors").exists()
 
 
-def _fake_real_speech(corpus, out):
+def _fake_real_speech(corpus, out, short_seconds: tuple[float, ...] = ()):
     """A real-speech folder in the layout `python -m core data real-speech` writes, from the small corpus's held-out
-    voice (a voice the teacher never trained on); one clip's speaker is unknown."""
+    voice (a voice the teacher never trained on); one clip's speaker is unknown. short_seconds: also clips of these
+    lengths (the start of a held-out clip, as a short line)."""
     import shutil
 
     import soundfile
@@ -261,6 +262,14 @@ def _fake_real_speech(corpus, out):
         entries.append(
             {"id": f"fake/{index}", "wav": wav, "source": "fake-package", "speaker": None if index == 5 else "fake:a",
              "language": "en", "seconds": soundfile.info(str(out / wav)).duration, "transcript": None}
+        )  # fmt: skip
+    for index, seconds in enumerate(short_seconds):
+        audio, rate = soundfile.read(str(corpus / f"{splits['heldout_voices'][index]}.wav"), dtype="float32")
+        wav = f"clips/fake/short{index}.wav"
+        soundfile.write(str(out / wav), audio[: int(seconds * rate)], rate)
+        entries.append(
+            {"id": f"fake/short{index}", "wav": wav, "source": "fake-package", "speaker": "fake:a", "language": "en",
+             "seconds": soundfile.info(str(out / wav)).duration, "transcript": None}
         )  # fmt: skip
     (out / "manifest.json").write_text(json.dumps({"entries": entries, "content_hash": "fakehash"}))
     (out / "splits.json").write_text(json.dumps({"train": [e["id"] for e in entries], "real-dev": []}))
@@ -567,15 +576,62 @@ def grown_is_new(grown, encoder) -> bool:
     return all(a.data_ptr() != b.data_ptr() for a, b in zip(grown.parameters(), encoder.parameters(), strict=False))
 
 
+def test_real_speech_short_clips_come_spread_over_the_split_beside_the_long_ones(tmp_path):
+    from core.training.real_speech_clips import real_speech_wavs
+
+    seconds = [4.0, 0.8, 5.0, 0.3, 1.2, 2.0, 6.0, 0.9, 1.5, 2.5]  # in split order; 0.3 s is too short to take
+    entries = [{"id": f"c{i}", "wav": f"c{i}.wav", "seconds": s} for i, s in enumerate(seconds)]
+    (tmp_path / "manifest.json").write_text(json.dumps({"entries": entries}))
+    (tmp_path / "splits.json").write_text(json.dumps({"train": [e["id"] for e in entries]}))
+    long_only = real_speech_wavs(tmp_path, min_seconds=3.0)
+    assert list(long_only) == ["c0", "c2", "c6"]
+    assert long_only["c0"]["path"] == str(tmp_path / "c0.wav")
+    # 6 short clips of 0.5 s or more (c1 c4 c5 c7 c8 c9): 3 of them, first, middle and last, in split order
+    assert list(real_speech_wavs(tmp_path, min_seconds=3.0, short_clips=3)) == ["c0", "c1", "c2", "c5", "c6", "c9"]
+    assert list(real_speech_wavs(tmp_path, min_seconds=3.0, short_clips=99)) == [
+        "c0", "c1", "c2", "c4", "c5", "c6", "c7", "c8", "c9"
+    ]  # fmt: skip
+    # max_hours caps the long clips only (the first 8 s of them); the short ones are still found after it
+    capped = real_speech_wavs(tmp_path, max_hours=8 / 3600, min_seconds=3.0, short_clips=2)
+    assert list(capped) == ["c0", "c1", "c2", "c9"]
+
+
+def test_a_short_batch_crops_short_clips_nearly_whole_at_one_length():
+    from core.training.adapt_ears import SHORT_SLACK_FRAMES, short_batch, short_real_clips
+    from core.training.corpus_features import TrainingClip
+    from core.training.encoder_crops import encoder_crops
+
+    def clip(name, frames, fps=30.0):
+        return TrainingClip(name, "s", "neutral", np.zeros((frames, 4), np.float32),
+                            np.zeros((frames, 52), np.float32), fps, [], np.zeros((0, 2)))  # fmt: skip
+
+    clips = [clip(f"real:{f}", f) for f in (10, 16, 20, 31, 33, 44, 60, 89, 90, 200)]
+    clips += [clip("corpus:a", 40), clip("real:25fps", 40, 25.0)]
+    short = short_real_clips(clips, {"corpus:a"}, 90)
+    assert [c.frames for c in short] == [16, 20, 31, 33, 44, 60, 89]  # real, 30 fps, 15 to 89 frames
+    rng = np.random.default_rng(0)
+    lengths = set()
+    for _ in range(200):
+        m, pool = short_batch(rng, short)
+        lengths.add(m)
+        assert m % 3 == 0 and pool and all(m <= c.frames < m + SHORT_SLACK_FRAMES for c in pool)
+        mels = {c.clip_id: [np.zeros((80, c.frames * 10 // 3 + 1), np.float32)] for c in pool}
+        crops, mel = encoder_crops(rng, pool, mels, m, 4)
+        assert mel.shape == (4, 80, m * 10 // 3)
+        # each crop holds all of its clip but for the slack
+        assert all(start + m <= c.frames and c.frames - m < SHORT_SLACK_FRAMES for c, start in crops)
+    assert lengths == {15, 18, 30, 33, 42, 60, 87}  # every short clip's length gets its batches
+
+
 def test_phase_c_retrains_only_the_students_ears_on_real_speech(trained_teacher, corpus, tmp_path):
     from core.inference import load_engine, load_shipped_student, set_default_guidance
     from core.training.distill import DistillConfig
     from core.training.export import distill_and_export
 
-    _fake_real_speech(corpus, tmp_path / "real")
+    _fake_real_speech(corpus, tmp_path / "real", short_seconds=(0.7, 1.0, 1.1))
     values = {
         "data": str(corpus), "teacher": str(trained_teacher[0]), "teacher_steps": 4, "rounds": [2], "round_steps": 3,
-        "encoder_steps": 4, "encoder_batch": 4, "encoder_crop_frames": 45,
+        "encoder_steps": 4, "encoder_batch": 4, "encoder_crop_frames": 45, "real_speech_min_seconds": 1.5,
         "encoder_config": {"width": 24, "attention_layers": 1, "heads": 2, "out_dim": 384},
         "teacher_encoder": TINY_ENCODER, "batch": {"groups": 2, "per_group": 2, "crop_frames": 45, "ref_frames": 30},
         "cache_dir": str(corpus / "cache"), "feature_jobs": 1, "log_every": 5,
@@ -587,6 +643,7 @@ def test_phase_c_retrains_only_the_students_ears_on_real_speech(trained_teacher,
             "ears_steps": 40, "ears_lr": 3e-3, "ears_aperture_weight": 1.0, "ears_grow_blocks": 1,
             "ears_noise_floor": True, "ears_late_reverb_rt60": 0.5, "ears_noise_floor_oversubtract": 4.0,
             "ears_language_weights": {"en": 2}, "ears_room_aperture_boost": 2.0,
+            "real_speech_short_clips": 2, "ears_short_prob": 0.5,
             "run_dir": str(tmp_path / "ears")}  # fmt: skip
     adapted = tmp_path / "adapted"
     summary = distill_and_export(DistillConfig.from_dict(ears), adapted, "python -m core distill --config ears.json")
@@ -594,6 +651,10 @@ def test_phase_c_retrains_only_the_students_ears_on_real_speech(trained_teacher,
     log = [json.loads(line) for line in (tmp_path / "ears" / "log.jsonl").read_text().splitlines()]
     motion = [e["L_motion"] for e in log if e["phase"] == "ears"]
     assert len(motion) == 8 and {e["phase"] for e in log} == {"ears"} and all("L_aperture" in e for e in log)
+    # real_speech_min_seconds 1.5 with real_speech_short_clips 2: the 6 long clips and 2 of the 3 short ones, which
+    # about half the steps (ears_short_prob) crop whole
+    assert summary["real_speech"]["clips"] == 8
+    assert 10 <= summary["summary"]["ears"]["short_steps"] <= 30
     before_encoder, before, _, before_sha = load_shipped_student(base)
     after_encoder, after, _, _ = load_shipped_student(adapted)
     assert summary["ears_from"]["student_sha256"] == before_sha
@@ -659,4 +720,7 @@ def test_phase_c_retrains_only_the_students_ears_on_real_speech(trained_teacher,
         distill_and_export(DistillConfig.from_dict({**ears, "real_speech": "", "run_dir": str(tmp_path / "x")}), None)
     with pytest.raises(ValueError, match="ears_room_aperture_boost must be >= 0"):
         bad = {**ears, "ears_room_aperture_boost": -1.0, "run_dir": str(tmp_path / "y")}
+        distill_and_export(DistillConfig.from_dict(bad), None)
+    with pytest.raises(ValueError, match="set real_speech_short_clips"):
+        bad = {**ears, "real_speech_short_clips": 0, "run_dir": str(tmp_path / "z")}
         distill_and_export(DistillConfig.from_dict(bad), None)

@@ -16,6 +16,13 @@ corpus's targets; for real speech, the teacher's 16-step take of the clean audio
     L_anchor: on clean corpus (synthetic) audio, the encoder state stays what the starting encoder computes, so
               what already worked (TTS voices, the style library's embeddings) keeps working.
 
+Crops are encoder_crop_frames (3 s) long, so they only come from clips at least that long, and nearly all start and
+stop inside speech. A line of a word or two ("Yes.", a game bark) is a whole clip to the engine: its audio starts
+and stops within a second, and there the student's mouth ran ahead of the sound (real-dev clips under 1 s: lag
+-62 ms, the teacher -45). With `ears_short_prob`, that share of the steps is a short batch: one length m under
+3 s, its real crops nearly whole short clips (real_speech_short_clips of them load), its corpus crops m frames of
+longer clips, and no prefix (such a clip is one window).
+
 Works on the shipped (folded) encoder: its output is the width-sized state the networks read (feature_fold.py).
 """
 
@@ -134,6 +141,28 @@ def grow_encoder(encoder: StudentAudioEncoder, blocks: int) -> StudentAudioEncod
     return grown.to(next(encoder.parameters()).device).eval()
 
 
+SHORT_MIN_FRAMES = 15  # 0.5 s: real_speech_clips.SHORT_CLIP_MIN_SECONDS
+SHORT_SLACK_FRAMES = 15  # a short batch's real clips are at most this much (0.5 s) longer than its crops
+
+
+def short_real_clips(clips: list[TrainingClip], synthetic_ids: set[str], n: int) -> list[TrainingClip]:
+    """The real 30 fps clips shorter than n frames (crops of n) and long enough for a short crop."""
+    return [
+        c
+        for c in clips
+        if c.clip_id not in synthetic_ids and SHORT_MIN_FRAMES <= c.frames < n and abs(c.fps - 30.0) < 1e-6
+    ]
+
+
+def short_batch(rng: np.random.Generator, short_real: list[TrainingClip]) -> tuple[int, list[TrainingClip]]:
+    """(m, the real clips a short batch crops): a short clip is drawn, m is its length down to a multiple of 3, and
+    the batch's real crops come from the short clips m to m + SHORT_SLACK_FRAMES frames long (so each crop holds
+    nearly all of its clip, both ends in it)."""
+    drawn = short_real[int(rng.integers(0, len(short_real)))]
+    m = 3 * (drawn.frames // 3)
+    return m, [c for c in short_real if m <= c.frames < m + SHORT_SLACK_FRAMES]
+
+
 def adapt_ears(
     config,
     talker: DiffusionTalker,
@@ -163,6 +192,14 @@ def adapt_ears(
     synthetic = [c for c in usable if c.clip_id in synthetic_ids]
     if not real or not synthetic:
         raise ValueError(f"phase C needs corpus clips and real speech, got {len(synthetic)} and {len(real)}")
+    short_prob = float(config.ears_short_prob)
+    if not 0.0 <= short_prob <= 1.0:
+        raise ValueError(f"ears_short_prob must be in [0, 1], got {short_prob}")
+    short_real = short_real_clips(clips, synthetic_ids, n)
+    if short_prob > 0 and not short_real:
+        raise ValueError(
+            "ears_short_prob > 0 needs real clips shorter than encoder_crop_frames: set real_speech_short_clips"
+        )
     start_encoder = copy.deepcopy(encoder).eval().requires_grad_(False)
     talker.eval().requires_grad_(False)
     encoder.train().requires_grad_(True)
@@ -172,29 +209,36 @@ def adapt_ears(
     bar = progress_bar(config.ears_steps, "ears (phase C) L_motion", progress)
     warmup = min(50, config.ears_steps // 10 + 1)
     last: dict[str, float] = {}
+    short_steps = 0
     for step in range(config.ears_steps):
         share = step / max(1, config.ears_steps)
         scale = (step + 1) / warmup if step < warmup else 0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * share))
         for group in optimizer.param_groups:
             group["lr"] = config.ears_lr * scale
-        crops_r, mel_r, views_r = encoder_crops(rng, real, mels, n, n_real, config.clean_view_prob, True)
+        m, real_pool, prefix_mask = n, real, None
+        if short_prob > 0 and rng.random() < short_prob:
+            m, real_pool = short_batch(rng, short_real)
+            short_steps += 1
+            prefix_mask = torch.zeros(config.encoder_batch, m, dtype=torch.bool)  # one window: nothing before it
+        crops_r, mel_r, views_r = encoder_crops(rng, real_pool, mels, m, n_real, config.clean_view_prob, True)
         crops_s, mel_s, views_s = encoder_crops(
-            rng, synthetic, mels, n, config.encoder_batch - n_real, config.clean_view_prob, True
+            rng, synthetic, mels, m, config.encoder_batch - n_real, config.clean_view_prob, True
         )
         crops, mel_t = crops_r + crops_s, torch.cat([mel_r, mel_s])
-        motion = torch.from_numpy(np.stack([c.motion[s : s + n] for c, s in crops]))  # (batch, n, 52)
-        prosody = torch.from_numpy(np.stack([c.prosody[s : s + n] for c, s in crops]))
+        motion = torch.from_numpy(np.stack([c.motion[s : s + m] for c, s in crops]))  # (batch, m, 52)
+        prosody = torch.from_numpy(np.stack([c.prosody[s : s + m] for c, s in crops]))
         crop_weight = None
         if boost > 0:
             roomy = [in_room[c.clip_id][view] for (c, _), view in zip(crops, views_r + views_s, strict=True)]
             crop_weight = 1.0 + boost * torch.tensor(roomy, dtype=torch.float32)
         losses = sample_losses(
-            config, talker, encoder, mel_t, motion, prosody, guidance_scale=guidance_scale, aperture_scale=crop_weight
-        )
+            config, talker, encoder, mel_t, motion, prosody, prefix_mask,
+            guidance_scale=guidance_scale, aperture_scale=crop_weight,
+        )  # fmt: skip
         total = losses["L_motion"] + config.ears_aperture_weight * losses.get("L_aperture", 0.0)
         if config.ears_anchor_weight > 0:
             # Clean synthetic crops: the drawn view may be degraded, so the anchor reads the clean view of each
-            clean = torch.from_numpy(np.stack([mel_crop(mels[c.clip_id][0], s, n) for c, s in crops_s]))
+            clean = torch.from_numpy(np.stack([mel_crop(mels[c.clip_id][0], s, m) for c, s in crops_s]))
             with torch.no_grad():
                 before = start_encoder(clean)
             after = encoder(clean)
@@ -206,4 +250,4 @@ def adapt_ears(
     if bar is not None:
         bar.close()
     encoder.eval().requires_grad_(False)
-    return last
+    return {**last, "short_steps": short_steps} if short_prob > 0 else last

@@ -109,6 +109,9 @@ class DistillConfig:
     # Clips shorter than this are left out: phases A and A2 crop encoder_crop_frames (3 s), and each clip costs a
     # Whisper pass and a 16-step teacher take whatever its length
     real_speech_min_seconds: float = 0.0
+    # ... but this many of the shorter ones (0.5 s or more, spread over the split) still come, for phase C's short
+    # crops (ears_short_prob): a line of a word or two is a whole clip, both its ends inside one crop
+    real_speech_short_clips: int = 0
     real_speech_groups: int = 2  # speakers of real speech per round batch, beside batch.groups corpus speakers
     # the motion of a real clip: "teacher" (its 16-step take) or "aligned" (a clip force-aligned to its transcript
     # takes the face targets of that alignment; the others the teacher's take)
@@ -158,6 +161,9 @@ class DistillConfig:
     ears_room_aperture_boost: float = 0.0
     # real clips of these languages are drawn this many times as often in phase C, e.g. {"en": 3}
     ears_language_weights: dict[str, int] = field(default_factory=dict)
+    # the share of phase C's steps whose batch is short: one length under encoder_crop_frames, the real crops whole
+    # short clips (the audio starts and stops inside the crop, as a one-word line does in the engine), no prefix
+    ears_short_prob: float = 0.0
     cache_dir: str = str(DEFAULT_CACHE_DIR)
     threads: int = 2
     feature_jobs: int = 2
@@ -665,7 +671,7 @@ def distill(config: DistillConfig, progress: bool = True) -> dict:
         real, real_wavs = load_real_speech_clips(
             Path(config.real_speech), teacher, config.teacher_encoder, Path(config.cache_dir),
             run_dir / "real_speech_targets.safetensors", max_hours=config.real_speech_hours,
-            min_seconds=config.real_speech_min_seconds,
+            min_seconds=config.real_speech_min_seconds, short_clips=config.real_speech_short_clips,
             steps=config.teacher_steps, jobs=config.feature_jobs, progress=progress,
             aligned_targets=config.real_speech_targets == "aligned",
             guidance_scale=config.real_speech_teacher_guidance,

@@ -38,11 +38,19 @@ MOTION_FPS = 30.0
 _STYLE_REFERENCE_FRAMES = 900  # up to 30 s of the speaker's other clips make the reference
 
 
+SHORT_CLIP_MIN_SECONDS = 0.5  # the shortest clip `short_clips` takes (15 frames at 30 fps)
+
+
 def real_speech_wavs(
-    real_dir: Path, split: str = "train", max_hours: float | None = None, min_seconds: float = 0.0
+    real_dir: Path,
+    split: str = "train",
+    max_hours: float | None = None,
+    min_seconds: float = 0.0,
+    short_clips: int = 0,
 ) -> dict[str, dict]:
     """clip id -> manifest entry (with an absolute "path") of one split of a real-speech folder, in split order:
-    the clips of at least `min_seconds`, the first `max_hours` of them when given."""
+    the clips of at least `min_seconds`, the first `max_hours` of them when given, and `short_clips` of the clips
+    under `min_seconds` (and at least SHORT_CLIP_MIN_SECONDS), spread evenly over the split (all when fewer)."""
     real_dir = Path(real_dir)
     manifest_path = real_dir / "manifest.json"
     if not manifest_path.is_file():
@@ -54,16 +62,24 @@ def real_speech_wavs(
     ids = read_splits(real_dir).get(split)
     if not ids:
         raise ValueError(f"{real_dir / 'splits.json'} has no '{split}' clips")
-    out, seconds = {}, 0.0
+    out, seconds, short = {}, 0.0, []
     for clip_id in ids:
         entry = dict(entries.get(clip_id, {"id": clip_id, "wav": f"{clip_id}.wav"}))
-        if float(entry.get("seconds", min_seconds)) < min_seconds:
-            continue
         entry["path"] = str(real_dir / entry.get("wav", f"{clip_id}.wav"))
+        if float(entry.get("seconds", min_seconds)) < min_seconds:
+            if float(entry.get("seconds", 0.0)) >= SHORT_CLIP_MIN_SECONDS:
+                short.append(entry)
+            continue
+        if max_hours is not None and seconds >= max_hours * 3600:
+            continue  # (the short clips are still looked for)
         out[clip_id] = entry
         seconds += float(entry.get("seconds", 0.0))
-        if max_hours is not None and seconds >= max_hours * 3600:
-            break
+    if short_clips > 0 and short:
+        picked = {int(i) for i in np.linspace(0, len(short) - 1, min(short_clips, len(short))).round()}
+        chosen = {short[i]["id"] for i in picked}
+        order = {clip_id: k for k, clip_id in enumerate(ids)}
+        merged = list(out.values()) + [e for e in short if e["id"] in chosen]
+        out = {e["id"]: e for e in sorted(merged, key=lambda e: order[e["id"]])}
     return out
 
 
@@ -91,6 +107,7 @@ def load_real_speech_clips(
     split: str = "train",
     max_hours: float | None = None,
     min_seconds: float = 0.0,
+    short_clips: int = 0,
     steps: int = 16,
     jobs: int = 2,
     progress: bool = True,
@@ -98,8 +115,8 @@ def load_real_speech_clips(
     guidance_scale: float = 1.0,
 ) -> tuple[list[TrainingClip], dict[str, str]]:
     """(clips with teacher pseudo-labels, clip id -> wav path) of a real-speech split; see the module docstring.
-    guidance_scale: the teacher's classifier-free guidance for its takes (1 = none)."""
-    entries = real_speech_wavs(real_dir, split, max_hours, min_seconds)
+    guidance_scale: the teacher's classifier-free guidance for its takes (1 = none); short_clips: see real_speech_wavs."""
+    entries = real_speech_wavs(real_dir, split, max_hours, min_seconds, short_clips)
     clips, wavs = _clips_with_features(entries, encoder, cache_dir, jobs, f"features[real {split}]", progress)
     targets = _teacher_takes(teacher, clips, targets_path, steps, progress, guidance_scale)
     for clip in clips:
