@@ -17,7 +17,7 @@ $PY -m core distill --config configs/distill_ears.json --weights weights   # pha
 $PY -m core distill --config configs/distill_ears_round2.json --weights weights   # phase C round 2
 $PY -m core distill --config configs/distill_ears_round4.json --weights weights   # phase C round 4
 $PY -m core set-guidance 2 --weights weights --model student   # it samples with classifier-free guidance 2
-$PY -m core distill --config configs/distill_ears_round15.json --weights weights   # round 15: round 13 + twice the degraded views (ships)
+$PY -m core distill --config configs/distill_ears_round17.json --weights weights   # round 17: round 15 + short lines cropped whole + 12 degraded views (ships)
 mkdir -p docs/eval
 for model in teacher student baseline; do
   $PY -m core eval --model "$model" --data data/corpus --split heldout --max-clips 60 --json "docs/eval/$model.json"
