@@ -25,3 +25,16 @@ def test_only_an_eval_of_the_shipped_file_is_recorded(capsys):
 def test_the_summary_says_which_weights_and_how_many_clips_it_scored():
     summary = record_results._summary({"lve": 0.18761, "clips": 40, "weights_sha256": "a" * 64, "model": "student"})
     assert summary == {"lve": 0.1876, "clips": 40, "weights_sha256": "a" * 64}
+
+
+def test_the_manifest_records_the_whole_dev_set_eval_of_the_files_that_ship():
+    import json
+
+    repo = TOOL.parents[1]
+    manifest = json.loads((repo / "weights" / "manifest.json").read_text())
+    for model in ("student", "teacher"):
+        report = json.loads((repo / "docs" / "eval" / f"{model}_realall_robustness.json").read_text())
+        recorded = manifest["eval_real_speech_all"][model]
+        assert recorded == record_results._real_summary(report)  # what the README's bar paragraph reads
+        assert recorded["weights_sha256"] == manifest["files"][f"{model}.safetensors"]["sha256"]
+        assert set(recorded["robustness"]) == {"telephone", "reverb", "noise", "mp3"}

@@ -24,6 +24,8 @@ for model in teacher student baseline; do
 done
 for model in teacher student; do
   $PY -m core eval --model "$model" --data data/real_speech --split real-dev --max-clips 80 --json "docs/eval/${model}_real.json"
+  # every real-dev clip, with the robustness table: what the bar is read on
+  $PY -m core eval --model "$model" --data data/real_speech --split real-dev --max-clips 1000 --json "docs/eval/${model}_realall_robustness.json"
 done
 # the independent check: reserved recordings, scored only after everything above is fixed (never tuned on)
 [ -f data/independent_check/manifest.json ] || $PY -m core data independent-check --out data/independent_check
