@@ -39,6 +39,7 @@ from core.models.student_audio_encoder import StudentAudioEncoder
 from core.models.talker import DiffusionTalker
 from core.training.corpus_features import TrainingClip
 from core.training.encoder_crops import encoder_crops, encoder_to_motion_frames, mel_crop, usable_for_encoder
+from core.training.real_speech_clips import SHORT_CLIP_MIN_SECONDS
 from core.training.train_steps import optimizer_step, progress_bar
 
 
@@ -141,7 +142,7 @@ def grow_encoder(encoder: StudentAudioEncoder, blocks: int) -> StudentAudioEncod
     return grown.to(next(encoder.parameters()).device).eval()
 
 
-SHORT_MIN_FRAMES = 15  # 0.5 s: real_speech_clips.SHORT_CLIP_MIN_SECONDS
+SHORT_MIN_FRAMES = round(SHORT_CLIP_MIN_SECONDS * 30)  # the shortest real clip a short crop takes (30 fps)
 SHORT_SLACK_FRAMES = 15  # a short batch's real clips are at most this much (0.5 s) longer than its crops
 
 

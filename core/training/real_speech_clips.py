@@ -62,25 +62,22 @@ def real_speech_wavs(
     ids = read_splits(real_dir).get(split)
     if not ids:
         raise ValueError(f"{real_dir / 'splits.json'} has no '{split}' clips")
-    out, seconds, short = {}, 0.0, []
+    taken, seconds, short = {}, 0.0, {}
     for clip_id in ids:
         entry = dict(entries.get(clip_id, {"id": clip_id, "wav": f"{clip_id}.wav"}))
         entry["path"] = str(real_dir / entry.get("wav", f"{clip_id}.wav"))
         if float(entry.get("seconds", min_seconds)) < min_seconds:
-            if float(entry.get("seconds", 0.0)) >= SHORT_CLIP_MIN_SECONDS:
-                short.append(entry)
+            if short_clips > 0 and float(entry.get("seconds", 0.0)) >= SHORT_CLIP_MIN_SECONDS:
+                short[clip_id] = entry
             continue
         if max_hours is not None and seconds >= max_hours * 3600:
             continue  # (the short clips are still looked for)
-        out[clip_id] = entry
+        taken[clip_id] = entry
         seconds += float(entry.get("seconds", 0.0))
-    if short_clips > 0 and short:
-        picked = {int(i) for i in np.linspace(0, len(short) - 1, min(short_clips, len(short))).round()}
-        chosen = {short[i]["id"] for i in picked}
-        order = {clip_id: k for k, clip_id in enumerate(ids)}
-        merged = list(out.values()) + [e for e in short if e["id"] in chosen]
-        out = {e["id"]: e for e in sorted(merged, key=lambda e: order[e["id"]])}
-    return out
+    if short:
+        spread = np.linspace(0, len(short) - 1, min(short_clips, len(short))).round().astype(int)
+        taken.update((clip_id, short[clip_id]) for clip_id in np.array(list(short))[spread])
+    return {clip_id: taken[clip_id] for clip_id in ids if clip_id in taken}  # in split order
 
 
 def real_speech_hash(real_dir: Path) -> str:
